@@ -1,0 +1,36 @@
+# Two entry points a newcomer needs: `make demo` and `make test`.
+VENV   ?= .venv
+PYTHON ?= python3
+PY      = $(VENV)/bin/python
+PIP     = $(VENV)/bin/pip
+STAMP   = $(VENV)/.installed
+
+.PHONY: install tools test demo bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# torch first, pinned to the CPU build on this machine's disk; a bare `torch`
+# requirement would otherwise pull a multi-GB CUDA build.
+$(STAMP): $(PY) pyproject.toml
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+tools:
+	bash scripts/install-tools.sh
+
+test: install tools
+	$(VENV)/bin/pytest -q
+
+demo: install
+	$(VENV)/bin/cli-ai tune examples/postgresql_oltp.json --dry-run --budget 30 --seed 1
+
+bench: install
+	$(PY) bench/overhead.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

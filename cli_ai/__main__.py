@@ -1,0 +1,3 @@
+from cli_ai.cli import main
+
+main()

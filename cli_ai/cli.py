@@ -1,0 +1,144 @@
+"""The `cli-ai` command: parses arguments and delegates; never prints itself.
+
+Imports of the pipeline, torch and stable-baselines3 happen inside commands so
+that `cli-ai --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(
+    name="cli-ai",
+    help="Agentic command-line tuner for Linux: plan a tuning spec from a goal, "
+    "search it with reinforcement learning, keep the machine safe.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+class _State:
+    debug = False
+
+
+def _console(json_mode: bool = False, quiet: bool = False):
+    from cli_ai.console import Console
+
+    return Console(json_mode=json_mode, quiet=quiet, debug=_State.debug)
+
+
+def handled(fn):
+    """Map cli-ai errors to exit codes and one line per problem on stderr."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from cli_ai.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, CliAiError
+
+        try:
+            return fn(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except CliAiError as exc:
+            console = _console()
+            if _State.debug:
+                console.traceback()
+            console.error(exc.lines())
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            _console().error(["interrupted"])
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except Exception as exc:  # a bug: say so in one line, trace with --debug
+            console = _console()
+            if _State.debug:
+                console.traceback()
+            console.error([f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)"])
+            raise typer.Exit(EXIT_INTERNAL) from None
+
+    return wrapper
+
+
+def _version(value: bool) -> None:
+    if value:
+        from cli_ai import __version__
+
+        typer.echo(f"cli-ai {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+    version: Optional[bool] = typer.Option(None, "--version", callback=_version, is_eager=True, help="Show the version."),
+) -> None:
+    _State.debug = debug
+
+
+SPEC_ARG = typer.Argument(..., help="Path of a tuning spec (JSON).", show_default=False)
+
+
+@app.command()
+@handled
+def validate(
+    spec: Path = SPEC_ARG,
+    clamp: bool = typer.Option(False, "--clamp", help="Narrow ranges outside the safe ones instead of refusing."),
+    allow_shell: bool = typer.Option(False, "--allow-shell", help="Accept shell syntax in the benchmark command."),
+) -> None:
+    """Check a spec: schema, catalogue ranges, params on this kernel, benchmark command."""
+    from cli_ai import pipeline
+
+    console = _console()
+    checked = pipeline.validate(spec, clamp=clamp, allow_shell=allow_shell)
+    console.spec_summary(checked.spec, checked.report, pipeline.benchmark_text(checked.spec))
+    console.success(f"{spec}: valid")
+
+
+@app.command()
+@handled
+def params(
+    search: Optional[str] = typer.Argument(None, help="Show only params whose name or description contains this."),
+    json_out: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
+) -> None:
+    """List the safety catalogue: name, current value here, safe range, description."""
+    from cli_ai import pipeline
+
+    _console(json_mode=json_out).params_table(pipeline.param_rows(search))
+
+
+@app.command()
+@handled
+def rollback(
+    force: bool = typer.Option(False, "--force", help="Restore even from another network namespace or while the writer lives."),
+    discard: bool = typer.Option(False, "--discard", help="Delete the journal without restoring (its namespace is gone)."),
+) -> None:
+    """Restore every value a crashed or killed run left changed (from the journal)."""
+    from cli_ai import pipeline
+
+    console = _console()
+    outcome = pipeline.rollback(force=force, discard=discard)
+    console.rollback_report(outcome)
+    pipeline.raise_for_rollback_failures(outcome)
+
+
+@app.command()
+@handled
+def doctor(json_out: bool = typer.Option(False, "--json", help="Print the report as JSON.")) -> None:
+    """Check this machine: root, /proc/sys, kernel, benchmark tools, LLM endpoint."""
+    from cli_ai import pipeline
+
+    _console(json_mode=json_out).doctor_report(pipeline.doctor_checks())
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""Rich rendering: the only module that prints.
+
+Everything else hands plain data (dataclasses, dicts, events) to a `Console`.
+stdout carries results (tables, summaries, or one JSON object with --json);
+stderr carries errors, warnings and progress.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, Iterable, Sequence
+
+from rich.console import Console as RichConsole
+from rich.markup import escape
+from rich.table import Table
+
+
+class Console:
+    def __init__(self, *, json_mode: bool = False, quiet: bool = False, debug: bool = False):
+        self.json_mode = json_mode
+        self.quiet = quiet
+        self.debug = debug
+        self.out = RichConsole(highlight=False, soft_wrap=False)
+        self.err = RichConsole(stderr=True, highlight=False)
+
+    # ------------------------------------------------------------------ basics
+    def error(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.err.print(f"[bold red]error:[/] {escape(line)}", soft_wrap=True)
+
+    def warn(self, line: str) -> None:
+        self.err.print(f"[yellow]warning:[/] {escape(line)}", soft_wrap=True)
+
+    def note(self, line: str) -> None:
+        if not self.quiet:
+            self.err.print(f"[cyan]note:[/] {escape(line)}", soft_wrap=True)
+
+    def info(self, line: str) -> None:
+        """A plain result line on stdout (suppressed in --json mode)."""
+        if not self.json_mode:
+            self.out.print(escape(line), soft_wrap=True)
+
+    def success(self, line: str) -> None:
+        if not self.json_mode:
+            self.out.print(f"[green]✓[/] {escape(line)}", soft_wrap=True)
+
+    def traceback(self) -> None:
+        self.err.print_exception(show_locals=False)
+
+    def json(self, payload: Any) -> None:
+        """One JSON object on stdout and nothing else there."""
+        sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+        sys.stdout.flush()
+
+    def confirm(self, question: str) -> bool:
+        from rich.prompt import Confirm
+
+        return Confirm.ask(question, console=self.err, default=False)
+
+    def show_command(self, title: str, text: str) -> None:
+        self.err.print(f"[bold]{escape(title)}[/]")
+        self.err.print(f"  [magenta]{escape(text)}[/]", soft_wrap=True)
+
+    # ------------------------------------------------------------------ validate
+    def spec_summary(self, spec, report, command_text: str | None) -> None:
+        if self.json_mode:
+            return
+        from cli_ai.tactician.knobs import describe_range
+
+        title = f"{spec.workload_name}  [dim]({spec.source or 'spec'})[/]"
+        table = Table(title=title, title_justify="left", show_lines=False)
+        table.add_column("param")
+        table.add_column("type")
+        table.add_column("search range")
+        table.add_column("safe range", style="dim")
+        for knob in report.knobs:
+            entry = report.entries.get(knob.param)
+            table.add_row(knob.param, knob.type, describe_range(knob), entry.range_text() if entry else "-")
+        self.out.print(table)
+        self.out.print(f"target: {spec.target}   metric: {spec.reward_metric or '-'} ({spec.metric_direction})")
+        if command_text:
+            self.out.print(f"benchmark: {escape(command_text)}", soft_wrap=True)
+        tc = spec.training_config
+        budget = tc.budget if tc.budget is not None else "from total_timesteps"
+        self.out.print(f"algorithm: {tc.algorithm}   budget: {budget}   failure limit: {spec.safety.max_consecutive_failures}")
+        for note in report.notes:
+            self.note(note)
+        for warning in report.warnings:
+            self.warn(warning)
+
+    # ------------------------------------------------------------------ params
+    def params_table(self, rows: Sequence[dict[str, Any]]) -> None:
+        if self.json_mode:
+            self.json(list(rows))
+            return
+        table = Table(show_lines=False)
+        table.add_column("name", no_wrap=True)
+        table.add_column("current", no_wrap=True)
+        table.add_column("safe range")
+        table.add_column("unit", style="dim")
+        table.add_column("netns", justify="center")
+        table.add_column("description")
+        for row in rows:
+            current = row["current"]
+            shown = "[dim]missing[/]" if current is None else escape(str(current))
+            table.add_row(
+                row["name"], shown, escape(row["safe_range"]), escape(row["unit"]), "✓" if row["netns"] else "",
+                escape(row["description"]),
+            )
+        self.out.print(table)
+        self.out.print(f"[dim]{len(rows)} params. 'netns' marks params that are private to a network namespace.[/]")
+
+    # ------------------------------------------------------------------ rollback
+    def rollback_report(self, outcome) -> None:
+        if outcome.record is None:
+            self.info("nothing to roll back: no journal of changed values was found")
+            return
+        for name, (before, original) in outcome.restored.items():
+            self.success(f"{name}: {_show(before)} -> {_show(original)}")
+        if not outcome.failures and not outcome.restored:
+            self.info("journal discarded without restoring")
+        elif not outcome.failures:
+            self.info(f"restored {len(outcome.restored)} value(s); journal removed")
+
+    # ------------------------------------------------------------------ doctor
+    def doctor_report(self, checks: Sequence[tuple[str, bool | None, str]], profile: dict | None = None) -> None:
+        if self.json_mode:
+            self.json({"checks": [{"check": c, "ok": ok, "detail": d} for c, ok, d in checks], "profile": profile})
+            return
+        table = Table(show_header=True)
+        table.add_column("check")
+        table.add_column("", justify="center")
+        table.add_column("detail")
+        for check, ok, detail in checks:
+            mark = "[green]✓[/]" if ok else ("[dim]-[/]" if ok is None else "[red]✗[/]")
+            table.add_row(check, mark, escape(detail))
+        self.out.print(table)
+        if profile:
+            self.system_profile(profile)
+
+    def system_profile(self, profile: dict) -> None:
+        table = Table(title="system profile", title_justify="left", show_header=False)
+        table.add_column("key", style="bold")
+        table.add_column("value")
+        for key, value in profile.items():
+            if isinstance(value, (list, dict)):
+                value = json.dumps(value, default=str)
+            table.add_row(key, escape(str(value)))
+        self.out.print(table)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, (tuple, list)):
+        return " ".join(map(str, value))
+    return str(value)

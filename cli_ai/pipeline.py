@@ -1,0 +1,179 @@
+"""The steps of a run as plain functions: load and check a spec, list params,
+diagnose the machine, roll back. The CLI calls these; so can Python code."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cli_ai.errors import ConfirmationRefused, SafetyError
+from cli_ai.safety.catalog import search
+from cli_ai.safety.check import CommandPlan, SafetyReport, available_values, check_argv, check_spec, plan_command
+from cli_ai.spec import TuningSpec, load_spec
+from cli_ai.tactician.backends.sysctl import PROC_SYS, SysctlBackend, format_sysctl_value
+
+BENCHMARK_TOOLS = ("pgbench", "wrk", "sysbench", "redis-benchmark", "fio", "mosquitto", "mosquitto_pub")
+
+
+@dataclass
+class CheckedSpec:
+    """A spec that passed the schema and the safety checks."""
+
+    spec: TuningSpec
+    report: SafetyReport
+    command: CommandPlan | None
+
+
+def benchmark_text(spec: TuningSpec) -> str | None:
+    b = spec.benchmark
+    if b is None:
+        return None
+    if b.command is not None:
+        return b.command
+    if b.args is not None:
+        import shlex
+
+        argv = list(b.args) if b.runner == "command" else [b.runner, *b.args]
+        return shlex.join(argv)
+    return b.runner
+
+
+def check_loaded_spec(
+    spec: TuningSpec,
+    *,
+    clamp: bool = False,
+    allow_shell: bool = False,
+    dry_run: bool = False,
+    proc_root: str = PROC_SYS,
+) -> CheckedSpec:
+    """Safety checks for a loaded spec. On a dry run a param this kernel lacks
+    is a warning (nothing is written), not a refusal."""
+    backend = SysctlBackend(proc_root)
+    report = check_spec(
+        spec,
+        clamp=clamp,
+        exists=None if dry_run else backend.exists,
+        check_available=None if dry_run else (lambda n: available_values(n, proc_root)),
+    )
+    if dry_run and spec.target == "sysctl":
+        for name in spec.params:
+            if not backend.exists(name):
+                report.warnings.append(f"{name} does not exist on this kernel; the dry run simulates it anyway")
+    command = None
+    b = spec.benchmark
+    if b is not None and b.command is not None:
+        command = plan_command(b.command, allow_shell=allow_shell)
+    elif b is not None and b.args is not None:
+        check_argv(b.args, allow_shell=allow_shell)
+    return CheckedSpec(spec, report, command)
+
+
+def validate(path: str | Path, *, clamp: bool = False, allow_shell: bool = False) -> CheckedSpec:
+    """`cli-ai validate`: schema, semantics, catalogue, kernel presence, command."""
+    return check_loaded_spec(load_spec(path), clamp=clamp, allow_shell=allow_shell)
+
+
+def param_rows(term: str | None = None, proc_root: str = PROC_SYS) -> list[dict[str, Any]]:
+    """The catalogue with this machine's current values (None where missing)."""
+    backend = SysctlBackend(proc_root)
+    rows = []
+    for entry in search(term):
+        try:
+            current = format_sysctl_value(backend.read([entry.name])[entry.name]) if backend.exists(entry.name) else None
+        except Exception:  # unreadable entries show as missing, never crash a listing
+            current = None
+        rows.append(
+            {
+                "name": entry.name,
+                "current": current,
+                "safe_range": entry.range_text(),
+                "unit": entry.unit,
+                "netns": entry.netns,
+                "description": entry.description,
+                "source": entry.source,
+            }
+        )
+    return rows
+
+
+def llm_configured() -> tuple[bool, str]:
+    """Whether an OpenAI-compatible endpoint is configured (never reveals the key)."""
+    key = bool(os.environ.get("OPENAI_API_KEY"))
+    base = os.environ.get("OPENAI_BASE_URL")
+    model = os.environ.get("CLI_AI_MODEL")
+    if key or base:
+        parts = []
+        if base:
+            parts.append(f"base URL {base}")
+        parts.append("API key set" if key else "no API key")
+        if model:
+            parts.append(f"model {model}")
+        return True, ", ".join(parts)
+    return False, "no OPENAI_API_KEY or OPENAI_BASE_URL: the offline strategist plans"
+
+
+def doctor_checks(proc_root: str = PROC_SYS) -> list[tuple[str, bool | None, str]]:
+    """What `cli-ai doctor` reports: can this machine be tuned, and with what."""
+    checks: list[tuple[str, bool | None, str]] = []
+    is_root = os.geteuid() == 0
+    checks.append(("running as root", is_root, "yes" if is_root else "no: real tuning needs root; --dry-run does not"))
+    probe = Path(proc_root) / "vm" / "swappiness"
+    writable = os.access(probe, os.W_OK)
+    checks.append(("/proc/sys writable", writable, str(probe) + (" is writable" if writable else " is read-only here")))
+    checks.append(("kernel", True, f"{platform.system()} {platform.release()} ({platform.machine()})"))
+    checks.append(("python", True, sys.version.split()[0]))
+    for tool in BENCHMARK_TOOLS:
+        where = shutil.which(tool)
+        checks.append((f"tool: {tool}", bool(where) or None, where or "not installed"))
+    pressure = Path("/proc/pressure")
+    checks.append(("pressure stall info", pressure.exists() or None, "/proc/pressure present" if pressure.exists() else "absent (PSI disabled)"))
+    ok, detail = llm_configured()
+    checks.append(("LLM endpoint", ok or None, detail))
+    return checks
+
+
+def require_confirmation(console, question: str, *, yes: bool) -> None:
+    """Ask on a terminal; with no terminal on stdin, refuse unless --yes."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise ConfirmationRefused(
+            f"{question.rstrip('?')}: needs confirmation, and stdin is not a terminal; pass --yes to confirm"
+        )
+    if not console.confirm(question):
+        raise ConfirmationRefused("not confirmed; nothing was changed")
+
+
+def rollback(*, force: bool = False, discard: bool = False):
+    """`cli-ai rollback`: restore a left-over journal (see safety.guard.rollback)."""
+    from cli_ai.safety.guard import rollback as _rollback
+
+    return _rollback(force=force, discard=discard)
+
+
+def raise_for_rollback_failures(outcome) -> None:
+    if outcome.failures:
+        from cli_ai.errors import RestoreError
+
+        raise RestoreError(
+            f"{len(outcome.failures)} value(s) not restored; the journal is kept",
+            problems=[f"not restored: {f}" for f in outcome.failures]
+            + ["the journal is kept; fix the cause and run `cli-ai rollback` again"],
+        )
+
+
+__all__ = [
+    "CheckedSpec",
+    "validate",
+    "check_loaded_spec",
+    "param_rows",
+    "doctor_checks",
+    "require_confirmation",
+    "rollback",
+    "SafetyError",
+]

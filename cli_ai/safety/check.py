@@ -1,0 +1,308 @@
+"""Safety checks that stand between a spec and the machine.
+
+`check_spec` refuses (SafetyError, exit 3) anything that is not a catalogue
+entry, asks for a range outside the safe one (unless `clamp`), or does not exist
+on this kernel; `plan_command` refuses shell syntax in a benchmark command
+unless the person allowed a shell. Both are pure functions of their inputs and
+the catalogue, so the strategist can run them on an LLM's answer too.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import shlex
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+from cli_ai.errors import SafetyError
+from cli_ai.safety.catalog import CatalogEntry, lookup
+from cli_ai.spec import KnobSpec, TuningSpec, VectorElement, strip_trailing_redirect
+
+# Params that run programs, crash the machine on purpose or switch off
+# protections. They are refused even if someone adds them to the catalogue.
+DENIED_PARAMS = {
+    "kernel.core_pattern": "runs a program chosen by its value on every crash",
+    "kernel.modprobe": "names the program the kernel runs to load modules",
+    "kernel.hotplug": "names a program the kernel runs on device events",
+    "kernel.poweroff_cmd": "names a program the kernel runs to power off",
+    "kernel.usermodehelper.bset": "controls capabilities of kernel-spawned programs",
+    "kernel.usermodehelper.inheritable": "controls capabilities of kernel-spawned programs",
+    "kernel.sysrq": "enables magic SysRq keys that can reboot the machine",
+    "kernel.panic": "changes what the machine does on a kernel panic",
+    "kernel.panic_on_oops": "turns a recoverable oops into a panic",
+    "kernel.modules_disabled": "cannot be undone until reboot",
+    "kernel.kexec_load_disabled": "cannot be undone until reboot",
+    "vm.drop_caches": "is an action, not a setting",
+    "vm.compact_memory": "is an action, not a setting",
+    "vm.panic_on_oom": "turns out-of-memory into a panic",
+    "net.ipv4.ip_forward": "turns the machine into a router",
+    "fs.suid_dumpable": "lets setuid programs dump core with their secrets",
+}
+SYSCTL_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[A-Za-z0-9_-]+)+$")
+
+
+@dataclass
+class SafetyReport:
+    """What the checks decided: the knobs to use (narrowed by --clamp) and notes."""
+
+    knobs: tuple[KnobSpec, ...]
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    entries: dict[str, CatalogEntry] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CommandPlan:
+    """How a benchmark command will run: as argv, or through /bin/sh -c when allowed."""
+
+    text: str
+    argv: tuple[str, ...]
+    shell: bool
+    shell_syntax: tuple[str, ...] = ()
+
+
+def param_name_problem(name: str) -> str | None:
+    """Why `name` can never be a sysctl cli-ai touches, or None."""
+    if "\x00" in name or "\n" in name or "\r" in name:
+        return "contains a NUL or newline character"
+    if "/" in name or ".." in name:
+        return "is a path, not a sysctl name (use dots: net.core.somaxconn)"
+    if name in DENIED_PARAMS:
+        return f"is never tuned by cli-ai: it {DENIED_PARAMS[name]}"
+    if name.startswith("kernel.usermodehelper") or name.startswith("fs.binfmt_misc"):
+        return "is never tuned by cli-ai: it controls programs the kernel runs"
+    if not SYSCTL_NAME.match(name):
+        return "is not a valid sysctl name (letters, digits, '_', '-', separated by dots)"
+    return None
+
+
+def _fmt(x) -> str:
+    return str(int(x)) if isinstance(x, float) and x.is_integer() else str(x)
+
+
+def _check_range(
+    where: str, name: str, lo, hi, safe_lo, safe_hi, clamp: bool, notes: list[str], errors: list[str]
+) -> tuple:
+    """Narrow [lo, hi] to the safe range under --clamp, else report; returns the range."""
+    safe = f"safe range {_fmt(safe_lo)}..{_fmt(safe_hi)}"
+    if hi < safe_lo or lo > safe_hi:
+        errors.append(
+            f"{where}: {name} range {_fmt(lo)}..{_fmt(hi)} lies entirely outside the {safe}; choose values inside it"
+        )
+        return lo, hi
+    new_lo, new_hi = lo, hi
+    if lo < safe_lo:
+        if clamp:
+            new_lo = safe_lo
+        else:
+            errors.append(
+                f"{where}.min: {_fmt(lo)} is below the safe minimum {_fmt(safe_lo)} for {name} ({safe}); "
+                "raise it, or pass --clamp to narrow the range"
+            )
+    if hi > safe_hi:
+        if clamp:
+            new_hi = safe_hi
+        else:
+            errors.append(
+                f"{where}.max: {_fmt(hi)} exceeds the safe maximum {_fmt(safe_hi)} for {name} ({safe}); "
+                "lower it, or pass --clamp to narrow the range"
+            )
+    if (new_lo, new_hi) != (lo, hi):
+        notes.append(f"--clamp narrowed {name} from {_fmt(lo)}..{_fmt(hi)} to {_fmt(new_lo)}..{_fmt(new_hi)}")
+    return new_lo, new_hi
+
+
+def check_knob(
+    i: int, knob: KnobSpec, entry: CatalogEntry, clamp: bool, notes: list[str], errors: list[str]
+) -> KnobSpec:
+    """Compare one knob with its catalogue entry; returns it (narrowed when clamping)."""
+    where = f"action_space[{i}]"
+    name = knob.param
+    if entry.type == "vector":
+        if knob.type != "vector":
+            errors.append(
+                f"{where}.type: {name} holds {len(entry.elements or ())} values ({entry.unit}); "
+                f"use type \"vector\" with one range per value in elements"
+            )
+            return knob
+        if len(knob.elements or ()) != len(entry.elements or ()):
+            errors.append(
+                f"{where}.elements: {name} has {len(entry.elements or ())} values, the spec gives {len(knob.elements or ())}"
+            )
+            return knob
+        new_elements = []
+        for j, (el, safe) in enumerate(zip(knob.elements or (), entry.elements or ())):
+            lo, hi = _check_range(f"{where}.elements[{j}]", f"{name}[{j}]", el.min, el.max, safe.min, safe.max, clamp, notes, errors)
+            new_elements.append(VectorElement(int(lo), int(hi), el.scale))
+        return replace(knob, elements=tuple(new_elements))
+    if knob.type == "vector":
+        errors.append(f"{where}.type: {name} holds a single value; use type \"{entry.type}\"")
+        return knob
+    if entry.type == "enum":
+        if knob.type != "enum":
+            errors.append(f"{where}.type: {name} takes one of {entry.range_text()}; use type \"enum\" with values")
+            return knob
+        bad = [v for v in knob.values or () if v not in (entry.values or ())]
+        if bad:
+            errors.append(f"{where}.values: {', '.join(map(str, bad))} not allowed for {name}; safe values: {entry.range_text()}")
+        return knob
+    if knob.type == "enum":
+        errors.append(f"{where}.type: {name} is numeric ({entry.type}); use type \"{entry.type}\" with min and max")
+        return knob
+    if entry.type == "bool":
+        if knob.type == "bool":
+            return knob
+        # Seed-style specs give every knob as an int range: accept 0..1 for a flag.
+        if knob.type == "int":
+            lo, hi = _check_range(where, name, knob.min, knob.max, 0, 1, clamp, notes, errors)
+            return replace(knob, min=int(lo), max=int(hi))
+        errors.append(f"{where}.type: {name} is an on/off flag; use type \"bool\"")
+        return knob
+    if knob.type == "float" and entry.type == "int":
+        errors.append(f"{where}.type: {name} takes whole numbers; use type \"int\"")
+        return knob
+    if knob.type == "bool":
+        lo, hi = _check_range(where, name, 0, 1, entry.min, entry.max, False, notes, errors)
+        return knob
+    lo, hi = _check_range(where, name, knob.min, knob.max, entry.min, entry.max, clamp, notes, errors)
+    if knob.scale == "log" and lo <= 0:
+        errors.append(f"{where}.scale: log scale needs a range above 0 for {name}")
+    if lo == hi:
+        errors.append(f"{where}: after clamping, {name} has a single value {_fmt(lo)}; widen the range")
+    return replace(knob, min=type(knob.min)(lo), max=type(knob.max)(hi))
+
+
+def check_spec(
+    spec: TuningSpec,
+    *,
+    clamp: bool = False,
+    exists: Callable[[str], bool] | None = None,
+    kernel_release: str | None = None,
+    check_available: Callable[[str], list[str] | None] | None = None,
+) -> SafetyReport:
+    """Refuse what may not touch the machine; return the knobs to use.
+
+    `exists(name)` answers whether the param is present on this kernel (None:
+    skip that check, as for a simulated system). Only the sysctl target is
+    catalogue-checked: other targets do not change the kernel.
+    """
+    if spec.target != "sysctl":
+        return SafetyReport(knobs=spec.action_space)
+    errors: list[str] = []
+    notes: list[str] = []
+    warnings: list[str] = []
+    knobs: list[KnobSpec] = []
+    entries: dict[str, CatalogEntry] = {}
+    release = kernel_release or platform.release()
+    for i, knob in enumerate(spec.action_space):
+        where = f"action_space[{i}].param"
+        problem = param_name_problem(knob.param)
+        if problem:
+            errors.append(f"{where}: {knob.param!r} {problem}")
+            knobs.append(knob)
+            continue
+        entry = lookup(knob.param)
+        if entry is None:
+            errors.append(
+                f"{where}: {knob.param} is not in the safety catalogue; only catalogued sysctls are tuned "
+                "(see `cli-ai params`)"
+            )
+            knobs.append(knob)
+            continue
+        entries[knob.param] = entry
+        knobs.append(check_knob(i, knob, entry, clamp, notes, errors))
+        if exists is not None and not exists(knob.param):
+            why = f"; it was removed in Linux {entry.removed_in}" if entry.removed_in else ""
+            errors.append(
+                f"{where}: {knob.param} does not exist on this kernel ({release}): "
+                f"/proc/sys/{knob.param.replace('.', '/')} is missing{why}; drop it from the spec"
+            )
+        elif entry.type == "enum" and check_available is not None:
+            available = check_available(knob.param)
+            if available is not None:
+                missing = [v for v in knobs[-1].values or () if v not in available]
+                if missing:
+                    errors.append(
+                        f"action_space[{i}].values: {', '.join(map(str, missing))} not available on this kernel for "
+                        f"{knob.param} (available: {', '.join(available)}); cli-ai never loads kernel modules"
+                    )
+    if errors:
+        raise SafetyError(f"{len(errors)} safety problem(s)", problems=errors)
+    return SafetyReport(knobs=tuple(knobs), notes=notes, warnings=warnings, entries=entries)
+
+
+def available_values(name: str, proc_root: str = "/proc/sys") -> list[str] | None:
+    """Values this kernel offers for an enum sysctl (congestion control, qdisc)."""
+    if name == "net.ipv4.tcp_congestion_control":
+        path = os.path.join(proc_root, "net/ipv4/tcp_available_congestion_control")
+        try:
+            with open(path) as fh:
+                return fh.read().split()
+        except OSError:
+            return None
+    return None
+
+
+# --------------------------------------------------------------------------- commands
+
+_OPERATORS = set(";|&<>()")
+
+
+def shell_syntax_in(command: str) -> list[str]:
+    """The shell constructs in a command line (after seed 004's trailing 2>&1)."""
+    text = strip_trailing_redirect(command)
+    found: list[str] = []
+    for token in ("$(", "`", "${"):
+        if token in text:
+            found.append(token)
+    if re.search(r"\$[A-Za-z_]", text):
+        found.append("$VAR")
+    if "\n" in text or "\r" in text:
+        found.append("newline")
+    lexer = shlex.shlex(text, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    try:
+        for tok in lexer:
+            if tok and set(tok) <= _OPERATORS:
+                found.append(tok)
+    except ValueError:
+        found.append("unbalanced quotes")
+    seen: list[str] = []
+    for f in found:
+        if f not in seen:
+            seen.append(f)
+    return seen
+
+
+def plan_command(command: str, *, allow_shell: bool = False, field_name: str = "benchmark_command") -> CommandPlan:
+    """Decide how a command runs. Shell syntax is refused unless allowed."""
+    syntax = shell_syntax_in(command)
+    text = strip_trailing_redirect(command).strip()
+    if syntax:
+        if not allow_shell:
+            raise SafetyError(
+                f"{field_name}: {command!r} uses shell syntax ({' '.join(repr(s) for s in syntax)}); "
+                "cli-ai runs commands without a shell. Remove it, or pass --allow-shell to run it with "
+                "/bin/sh after you confirm the exact command"
+            )
+        return CommandPlan(text=text, argv=("/bin/sh", "-c", text), shell=True, shell_syntax=tuple(syntax))
+    try:
+        argv = tuple(shlex.split(text))
+    except ValueError as exc:
+        raise SafetyError(f"{field_name}: cannot split {command!r} into arguments ({exc})") from None
+    if not argv:
+        raise SafetyError(f"{field_name}: the command is empty")
+    return CommandPlan(text=text, argv=argv, shell=False)
+
+
+def check_argv(args: tuple[str, ...], *, allow_shell: bool = False, field_name: str = "benchmark.args") -> None:
+    """A structured argv runs without a shell; refuse an argv that invokes one."""
+    if args and os.path.basename(args[0]) in ("sh", "bash", "dash", "zsh", "ksh") and not allow_shell:
+        raise SafetyError(
+            f"{field_name}: runs a shell ({args[0]}); pass --allow-shell to run it after you confirm the exact command"
+        )
+    for j, arg in enumerate(args):
+        if "\x00" in arg:
+            raise SafetyError(f"{field_name}[{j}]: contains a NUL character")

@@ -1,0 +1,340 @@
+"""The Guard: nothing changes on the machine except inside it, and everything
+it changed is put back on every way out.
+
+    with Guard(backend, names) as guard:   # lock, journal (fsync), signal handlers
+        guard.apply({"net.core.somaxconn": 1024})
+    # originals restored and verified; journal deleted only if all are back
+
+Ctrl+C, SIGTERM and SIGHUP raise `Interrupted` in the main thread so the
+`with` block unwinds through the restore. After a `kill -9` the journal stays
+on disk and `rollback()` (the `cli-ai rollback` command) restores from it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import threading
+from pathlib import Path
+from typing import Iterable, Mapping
+
+from cli_ai.errors import (
+    BackendWriteError,
+    CliAiError,
+    Interrupted,
+    JournalPendingError,
+    LockHeldError,
+    RestoreError,
+    SafetyError,
+    TooManyFailures,
+)
+from cli_ai.events import Event, EventSink, null_sink
+from cli_ai.safety.journal import Journal, JournalRecord, current_netns, ensure_state_dir, state_dir
+from cli_ai.tactician.backends.base import Backend, Value, same_value
+
+HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+LOCK_NAME = "lock"
+
+
+def pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class MachineLock:
+    """One cli-ai run at a time per state directory (flock + the holder's PID).
+
+    flock is released by the kernel when its holder dies, so a lock file left by
+    a dead PID is simply taken over."""
+
+    def __init__(self, directory: Path | None = None):
+        self.directory = directory or state_dir()
+        self.path = self.directory / LOCK_NAME
+        self._fd: int | None = None
+        self.took_over_from: int | None = None
+
+    def acquire(self) -> "MachineLock":
+        ensure_state_dir(self.directory)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_pid(fd)
+            os.close(fd)
+            who = f"PID {holder}" if holder else "another process"
+            raise LockHeldError(
+                f"another cli-ai run ({who}) is tuning this machine (lock {self.path}); "
+                "wait for it to finish or stop it"
+            ) from None
+        previous = _read_pid(fd)
+        if previous and previous != os.getpid() and not pid_alive(previous):
+            self.took_over_from = previous
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        try:
+            os.ftruncate(self._fd, 0)
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> "MachineLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _read_pid(fd: int) -> int | None:
+    try:
+        text = os.pread(fd, 32, 0).decode().strip()
+        return int(text) if text else None
+    except (OSError, ValueError):
+        return None
+
+
+class FailureCounter:
+    """Stops a run after `limit` consecutive failed steps (seed 004: 3)."""
+
+    def __init__(self, limit: int = 3):
+        if limit < 1:
+            raise ValueError("the failure limit must be at least 1")
+        self.limit = limit
+        self.consecutive = 0
+        self.total = 0
+
+    def success(self) -> None:
+        self.consecutive = 0
+
+    def failure(self, reason: str) -> None:
+        self.consecutive += 1
+        self.total += 1
+        if self.consecutive >= self.limit:
+            raise TooManyFailures(
+                f"stopped after {self.consecutive} consecutive failed steps (last: {reason}); "
+                "values are restored. Narrow the ranges or fix the benchmark, then try again"
+            )
+
+
+class Guard:
+    """Journal, lock, signal handling and verified restore around a backend."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        names: Iterable[str],
+        *,
+        directory: Path | None = None,
+        sink: EventSink = null_sink,
+        workload: str | None = None,
+        netns_params: Iterable[str] = (),
+        install_signal_handlers: bool = True,
+    ):
+        self.backend = backend
+        self.names = list(dict.fromkeys(names))
+        self.directory = directory or state_dir()
+        self.sink = sink
+        self.workload = workload
+        self.netns_params = [n for n in netns_params if n in self.names]
+        self.install_signal_handlers = install_signal_handlers
+        self.journal = Journal(self.directory)
+        self.lock = MachineLock(self.directory)
+        self.originals: dict[str, Value] = {}
+        self.changed = False
+        self.restored = False
+        self._old_handlers: dict[int, object] = {}
+        self._pending_signal: int | None = None
+        self._restoring = False
+        self._journaled = backend.changes_machine
+
+    # ------------------------------------------------------------ lifecycle
+    def __enter__(self) -> "Guard":
+        if self._journaled:
+            self.lock.acquire()
+            if self.lock.took_over_from:
+                self.sink(Event("lock_takeover", {"pid": self.lock.took_over_from}))
+            try:
+                self._refuse_pending_journal()
+                self.originals = self.backend.read(self.names)
+                self.journal.write(
+                    JournalRecord(
+                        backend=self.backend.describe(),
+                        originals=self.originals,
+                        workload=self.workload,
+                        netns_params=self.netns_params,
+                    )
+                )
+            except BaseException:
+                self.lock.release()
+                raise
+            self.sink(Event("journal_written", {"path": str(self.journal.path), "originals": dict(self.originals)}))
+        else:
+            self.originals = self.backend.read(self.names)
+        self._install_handlers()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        self._restoring = True
+        try:
+            self.restore()
+        except RestoreError:
+            if exc is None:
+                raise
+            # The first error wins; the restore failure was reported as an event
+            # and the journal is kept for `cli-ai rollback`.
+        finally:
+            self._restoring = False
+            self._remove_handlers()
+            if self._journaled:
+                self.lock.release()
+        if self._pending_signal is not None and exc is None:
+            raise Interrupted(self._pending_signal)
+        return False
+
+    def _refuse_pending_journal(self) -> None:
+        try:
+            pending = self.journal.read()
+        except ValueError as exc:
+            raise JournalPendingError(str(exc)) from None
+        if pending is not None:
+            raise JournalPendingError(
+                f"a previous run (PID {pending.pid}) left changed values in {self.journal.path}; "
+                "run `cli-ai rollback` to restore them first"
+            )
+
+    # ------------------------------------------------------------ writes
+    def apply(self, values: Mapping[str, Value]) -> None:
+        """Write `values` (only params journaled by this guard)."""
+        unknown = [n for n in values if n not in self.originals]
+        if unknown:
+            raise SafetyError(f"{unknown[0]}: not journaled by this run; refusing to write it")
+        self.changed = True
+        self.backend.write(values)
+
+    def restore(self) -> dict[str, Value]:
+        """Write every original back, verify it, delete the journal if all are back."""
+        if not self.originals or self.restored:
+            return {}
+        failures: list[str] = []
+        for name, value in self.originals.items():
+            try:
+                self.backend.write({name: value})
+                got = self.backend.read([name])[name]
+                if not same_value(got, value):
+                    failures.append(f"{name}: reads back {got!r}, expected {value!r}")
+            except CliAiError as exc:
+                failures.append(str(exc))
+            except OSError as exc:
+                failures.append(f"{name}: {exc}")
+        if failures:
+            self.sink(Event("restore_failed", {"failures": failures, "journal": str(self.journal.path)}))
+            raise RestoreError(
+                f"{len(failures)} value(s) not restored; the journal {self.journal.path} is kept, "
+                "run `cli-ai rollback`",
+                problems=[f"not restored: {f}" for f in failures]
+                + [f"journal kept at {self.journal.path}; run `cli-ai rollback`"],
+            )
+        if self._journaled:
+            self.journal.delete()
+        self.restored = True
+        self.sink(Event("restored", {"values": dict(self.originals), "changed": self.changed}))
+        return dict(self.originals)
+
+    # ------------------------------------------------------------ signals
+    def _on_signal(self, signum, frame) -> None:
+        if self._restoring:
+            # Never abandon a restore half-way; re-raise once it is done.
+            self._pending_signal = signum
+            return
+        raise Interrupted(signum)
+
+    def _install_handlers(self) -> None:
+        if not self.install_signal_handlers or threading.current_thread() is not threading.main_thread():
+            return
+        for sig in HANDLED_SIGNALS:
+            self._old_handlers[sig] = signal.signal(sig, self._on_signal)
+
+    def _remove_handlers(self) -> None:
+        for sig, handler in self._old_handlers.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
+        self._old_handlers.clear()
+
+
+# ---------------------------------------------------------------- rollback
+
+
+class RollbackOutcome:
+    def __init__(self, record: JournalRecord | None, restored: dict[str, tuple[Value, Value]], failures: list[str]):
+        self.record = record
+        self.restored = restored  # name -> (value before rollback, original)
+        self.failures = failures
+
+
+def rollback(
+    directory: Path | None = None,
+    *,
+    force: bool = False,
+    discard: bool = False,
+    backend: Backend | None = None,
+) -> RollbackOutcome:
+    """Restore every value of a left-over journal; delete it when all are back."""
+    from cli_ai.tactician.backends import backend_from_description
+
+    d = directory or state_dir()
+    journal = Journal(d)
+    try:
+        record = journal.read()
+    except ValueError as exc:
+        raise JournalPendingError(str(exc)) from None
+    if record is None:
+        return RollbackOutcome(None, {}, [])
+    with MachineLock(d):
+        if record.pid != os.getpid() and pid_alive(record.pid) and not force:
+            raise LockHeldError(
+                f"the run that wrote the journal (PID {record.pid}) is still alive; stop it first "
+                "(it restores on SIGTERM), or pass --force"
+            )
+        if discard:
+            journal.delete()
+            return RollbackOutcome(record, {}, [])
+        here = current_netns()
+        if record.netns_params and record.netns and here and record.netns != here and not force:
+            raise SafetyError(
+                f"the journal was written in another network namespace (inode {record.netns}, this shell is in "
+                f"{here}) and holds per-namespace params ({', '.join(record.netns_params)}); run `cli-ai rollback` "
+                "inside that namespace, or pass --discard if it no longer exists"
+            )
+        target = backend or backend_from_description(record.backend)
+        restored: dict[str, tuple[Value, Value]] = {}
+        failures: list[str] = []
+        for name, original in record.originals.items():
+            try:
+                before = target.read([name])[name]
+                target.write({name: original})
+                after = target.read([name])[name]
+                if same_value(after, original):
+                    restored[name] = (before, original)
+                else:
+                    failures.append(f"{name}: reads back {after!r}, expected {original!r}")
+            except (CliAiError, OSError) as exc:
+                failures.append(str(exc))
+        if not failures:
+            journal.delete()
+        return RollbackOutcome(record, restored, failures)
+
+
+__all__ = ["Guard", "FailureCounter", "MachineLock", "rollback", "RollbackOutcome", "pid_alive", "BackendWriteError"]

@@ -1,0 +1,47 @@
+"""An in-memory stand-in for the machine: dry runs and tests write here."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping, Sequence
+
+from cli_ai.errors import BackendWriteError
+from cli_ai.tactician.backends.base import Backend, Value
+
+
+class SimulatedBackend(Backend):
+    """Keeps values in a dict. Nothing outside the process is touched.
+
+    `refuse(name, value)` may return a reason to reject a write, so tests can
+    exercise the failure paths a real kernel would take."""
+
+    kind = "simulated"
+    changes_machine = False
+
+    def __init__(
+        self,
+        initial: Mapping[str, Value] | None = None,
+        refuse: Callable[[str, Value], str | None] | None = None,
+    ):
+        self.values: dict[str, Value] = dict(initial or {})
+        self.refuse = refuse
+        self.writes: list[dict[str, Value]] = []
+
+    def exists(self, name: str) -> bool:
+        return name in self.values
+
+    def read(self, names: Sequence[str]) -> dict[str, Value]:
+        missing = [n for n in names if n not in self.values]
+        if missing:
+            raise BackendWriteError(f"{missing[0]}: unknown to the simulated system")
+        return {n: self.values[n] for n in names}
+
+    def write(self, values: Mapping[str, Value]) -> None:
+        for name, value in values.items():
+            reason = self.refuse(name, value) if self.refuse else None
+            if reason:
+                raise BackendWriteError(f"{name}: {reason}")
+            self.values[name] = value
+        self.writes.append(dict(values))
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind, "config": {}}
