@@ -1,4 +1,4 @@
-"""Rich rendering: the only module that prints.
+"""Rich rendering: the only package that prints.
 
 Everything else hands plain data (dataclasses, dicts, events) to a `Console`.
 stdout carries results (tables, summaries, or one JSON object with --json);
