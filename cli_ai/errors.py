@@ -19,7 +19,8 @@ class CliAiError(Exception):
 
     def __init__(self, message: str, *, problems: list[str] | None = None):
         self.problems = list(problems) if problems else [message]
-        super().__init__(message)
+        # str() of the error carries every problem, not a summary count.
+        super().__init__("; ".join(self.problems))
 
     def lines(self) -> list[str]:
         """The message as one line per problem, for the console."""
