@@ -136,6 +136,42 @@ def doctor(json_out: bool = typer.Option(False, "--json", help="Print the report
     _console(json_mode=json_out).doctor_report(pipeline.doctor_checks())
 
 
+@app.command()
+@handled
+def tune(
+    spec: Path = SPEC_ARG,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Simulate: no value written, no benchmark run, no root needed."),
+    algo: Optional[str] = typer.Option(None, "--algo", help="ppo | ddpg | td3 | sac | per-ddpg | random"),
+    budget: Optional[int] = typer.Option(None, "--budget", min=2, help="Maximum benchmark evaluations, baseline included."),
+    seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Seed for a reproducible run."),
+    output_dir: Optional[Path] = typer.Option(None, "--output-dir", help="Where run directories go (default: ./runs)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as one JSON object on stdout."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    allow_shell: bool = typer.Option(False, "--allow-shell", help="Let the benchmark command use shell syntax (confirmed)."),
+    clamp: bool = typer.Option(False, "--clamp", help="Narrow ranges outside the safe ones instead of refusing."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the summary."),
+) -> None:
+    """Search a spec's space for the best configuration (apply, benchmark, learn, restore)."""
+    from cli_ai import pipeline, tuning
+    from cli_ai.console.tune import TuneRenderer, confirmation_screen
+
+    console = _console(json_mode=json_out, quiet=quiet)
+    options = tuning.TuneOptions(dry_run=dry_run, algorithm=algo, budget=budget, seed=seed,
+                                 output_dir=str(output_dir) if output_dir else None, yes=yes,
+                                 allow_shell=allow_shell, clamp=clamp)
+
+    def confirm(run) -> None:
+        needs_shell = run.checked.command is not None and run.checked.command.shell
+        if run.dry_run or (run.spec.target != "sysctl" and not needs_shell):
+            return
+        confirmation_screen(console, run)
+        pipeline.require_confirmation(console, "Start tuning", yes=yes)
+
+    result = tuning.tune(spec, options, sink=TuneRenderer(console), confirm=confirm)
+    if json_out:
+        console.json(result.to_json())
+
+
 def main() -> None:
     app()
 

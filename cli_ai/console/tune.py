@@ -1,0 +1,195 @@
+"""Rendering of a tuning run, as seed 004 shows it: a header, one row per
+evaluation with a progress bar over the budget, then the summary with the
+optimal configuration and the `sysctl -w` lines that apply it."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from rich.markup import escape
+from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from cli_ai.console import Console
+from cli_ai.events import Event
+
+SIMULATED = "[bold yellow]SIMULATED[/] dry run: no value is written and no benchmark runs; its numbers come from a surrogate model"
+
+
+def _fmt_value(v: Any) -> str:
+    if isinstance(v, (tuple, list)):
+        return " ".join(map(str, v))
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return str(v)
+
+
+def _fmt_num(x: float | None) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "-"
+    return f"{x:,.4g}" if abs(x) < 1000 else f"{x:,.1f}"
+
+
+def _pct(x: float | None) -> str:
+    if x is None or not math.isfinite(x):
+        return "-"
+    colour = "green" if x > 0 else ("red" if x < 0 else "white")
+    return f"[{colour}]{x:+.1f}%[/]"
+
+
+class TuneRenderer:
+    """An event sink that draws the run. In --json mode it draws on stderr so
+    stdout carries only the final JSON object."""
+
+    def __init__(self, console: Console):
+        self.console = console
+        self.rc = console.err if console.json_mode else console.out
+        self.progress: Progress | None = None
+        self.task = None
+        self.metric = "metric"
+        self.simulated = False
+
+    def __call__(self, event: Event) -> None:
+        handler = getattr(self, "on_" + event.kind, None)
+        if handler and not self.console.quiet:
+            handler(event.data)
+
+    # ---------------------------------------------------------------- header
+    def on_run_started(self, data: dict) -> None:
+        run = data["run"]
+        spec = run.spec
+        self.metric = spec.reward_metric or "metric"
+        self.simulated = run.dry_run
+        agent = data["agent"]
+        lines = [
+            f"Workload:      {escape(spec.workload_name)}",
+            f"Target:        {spec.target}",
+            f"Reward metric: {escape(self.metric)} ({spec.metric_direction})",
+            f"Action space:  {run.space.dims} dimension(s) over {len(run.space.knobs)} parameter(s)",
+            f"State space:   {len(spec.state_space)} metrics ({', '.join(m.metric for m in spec.state_space)})",
+            f"Algorithm:     {agent.algorithm}" + (f" (preset {agent.preset})" if agent.preset else ""),
+            f"Budget:        {run.budget} evaluations (baseline included)",
+            f"Benchmark:     {escape(data['benchmark'] or '-')}" + (" [dim](not run: simulated)[/]" if run.dry_run else ""),
+            f"Run directory: {escape(data['run_dir'])}",
+        ]
+        if run.dry_run:
+            lines.append(SIMULATED)
+        self.rc.print(Panel("\n".join(lines), title="cli-ai tune", title_align="left", expand=False))
+        for note in run.notes:
+            self.rc.print(f"[cyan]note:[/] {escape(note)}")
+        self.progress = Progress(
+            TextColumn("[bold]evaluations"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("{task.fields[best]}"), console=self.rc, transient=True,
+        )
+        self.task = self.progress.add_task("tune", total=run.budget, best="")
+        self.progress.start()
+
+    def _print(self, text: str) -> None:
+        (self.progress.console if self.progress else self.rc).print(text, soft_wrap=True, highlight=False)
+
+    def on_journal_written(self, data: dict) -> None:
+        self._print(f"[dim]journal of {len(data['originals'])} original value(s) written to {escape(data['path'])}[/]")
+
+    def on_baseline(self, data: dict) -> None:
+        rec = data["record"]
+        values = ", ".join(f"{k}={_fmt_value(v)}" for k, v in rec.values.items())
+        self._print(f"[bold]baseline[/] ({rec.duration_s:.1f}s): {escape(self.metric)}={_fmt_num(rec.metric)}   [dim]{escape(values)}[/]")
+        self._advance(1, rec.metric)
+
+    def on_step(self, data: dict) -> None:
+        rec = data["record"]
+        values = ", ".join(f"{k}={_fmt_value(v)}" for k, v in rec.values.items())
+        if rec.failed:
+            self._print(f"[red]step {rec.index:>3} failed[/] {escape(values)}: {escape(rec.error or '')}")
+        else:
+            best = " [bold yellow]new best[/]" if rec.is_best else ""
+            comps = rec.components
+            parts = ""
+            if "performance" in comps and "stability" in comps:
+                parts = f" (perf {comps['performance']:+.3f}, stab {comps['stability']:.2f})"
+            self._print(
+                f"step {rec.index:>3} ({rec.duration_s:.1f}s) {escape(values)} -> {escape(self.metric)}="
+                f"{_fmt_num(rec.metric)} reward {rec.reward:+.3f}{parts} {_pct(rec.improvement_pct)}{best}"
+            )
+        best_rec = data.get("best")
+        self._advance(1, best_rec.metric if best_rec else None)
+
+    def _advance(self, n: int, best: float | None) -> None:
+        if self.progress is not None and self.task is not None:
+            self.progress.update(self.task, advance=n, best=f"best {_fmt_num(best)}")
+
+    def on_restored(self, data: dict) -> None:
+        if data.get("changed") and not self.simulated:
+            self._print(f"[green]✓[/] restored {len(data['values'])} original value(s)")
+
+    def on_restore_failed(self, data: dict) -> None:
+        for failure in data["failures"]:
+            self._print(f"[red]not restored:[/] {escape(failure)}")
+
+    # ---------------------------------------------------------------- summary
+    def on_run_finished(self, data: dict) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+        r = data["result"]
+        table = Table(show_header=False, box=None, padding=(0, 2))
+        table.add_column(style="bold")
+        table.add_column()
+        table.add_row("Workload", escape(r.workload))
+        table.add_row("Evaluations", f"{r.evaluations} of {r.budget} ({r.failed_steps} failed)")
+        table.add_row("Stopped", escape(r.stopped_reason))
+        table.add_row("Baseline", f"{_fmt_num(r.baseline)} {escape(r.metric or '')}")
+        table.add_row("Best", f"{_fmt_num(r.best)} {escape(r.metric or '')}")
+        table.add_row("Improvement", _pct(r.improvement))
+        title = "Optimization complete" + (" (SIMULATED)" if r.simulated else "")
+        self.rc.print(Panel(table, title=title, title_align="left", expand=False))
+        if r.best_config:
+            cfg = Table(title="Optimal configuration", title_justify="left")
+            cfg.add_column("param")
+            cfg.add_column("baseline")
+            cfg.add_column("best")
+            for name, value in r.best_config.items():
+                cfg.add_row(name, _fmt_value(r.baseline_config.get(name, "-")), _fmt_value(value))
+            self.rc.print(cfg)
+        if r.target == "sysctl" and r.best_config:
+            from cli_ai.results import sysctl_commands
+
+            if r.simulated:
+                self.rc.print("These lines would apply it (but it was found on a simulated system: "
+                              "run without --dry-run to measure for real):")
+            else:
+                self.rc.print("To apply this configuration permanently, run:")
+            for line in sysctl_commands(r.best_config):
+                self.rc.print(f"  {escape(line)}", highlight=False)
+            if r.run_dir and not r.simulated:
+                self.rc.print(f"or: cli-ai apply {escape(r.run_dir)}/result.json   (journaled; undo with cli-ai rollback)")
+        if r.simulated:
+            self.rc.print(SIMULATED)
+        if r.run_dir:
+            self.rc.print(f"[dim]run directory: {escape(r.run_dir)}[/]")
+
+
+def confirmation_screen(console: Console, run) -> None:
+    """What a real run will change, shown before asking."""
+    from cli_ai.pipeline import benchmark_text
+    from cli_ai.tactician.knobs import describe_range
+
+    rc = console.err
+    table = Table(title="This run will change these values on this machine", title_justify="left")
+    table.add_column("param")
+    table.add_column("current")
+    table.add_column("search range")
+    for knob in run.space.knobs:
+        table.add_row(knob.name, _fmt_value(run.current.get(knob.name, "-")), describe_range(knob.spec))
+    if run.spec.target == "sysctl":
+        rc.print(table)
+        rc.print("Every original value is journaled before the first write and restored at the end, on Ctrl+C or "
+                 "SIGTERM; after a crash, `cli-ai rollback` restores them.")
+    rc.print(f"Benchmark ({run.budget} evaluations): {escape(benchmark_text(run.spec) or '-')}", soft_wrap=True)
+    plan = run.checked.command
+    if plan is not None and plan.shell:
+        console.show_command("This benchmark runs through /bin/sh (--allow-shell). Exact command:", plan.text)

@@ -1,0 +1,233 @@
+"""What a run produced and where it is kept.
+
+`TuningResult` is the summary (also the `--json` output and `result.json`);
+`RunDirectory` is `runs/<UTC stamp>/` with `spec.json`, `trajectory.csv` (one
+row per evaluation, written as they happen so a crash keeps them),
+`result.json`, the trained model and `plots/progress.png`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping
+
+from cli_ai.events import Event
+from cli_ai.tactician.backends.base import Value, to_json_value
+from cli_ai.tactician.loop import StepRecord
+
+RESULT_VERSION = 1
+
+
+def sysctl_commands(config: Mapping[str, Value]) -> list[str]:
+    from cli_ai.tactician.backends.sysctl import format_sysctl_value
+
+    lines = []
+    for name, value in config.items():
+        text = format_sysctl_value(value)
+        shown = f'"{text.replace(chr(9), " ")}"' if isinstance(value, (tuple, list)) else text
+        lines.append(f"sudo sysctl -w {name}={shown}")
+    return lines
+
+
+@dataclass
+class TuningResult:
+    workload: str
+    target: str
+    metric: str | None
+    direction: str
+    algorithm: str
+    budget: int
+    simulated: bool
+    baseline_config: dict[str, Value]
+    best_config: dict[str, Value]
+    baseline: float | None
+    best: float | None
+    improvement: float | None
+    evaluations: int
+    failed_steps: int
+    stopped_reason: str
+    success: bool
+    duration_s: float
+    run_dir: str | None = None
+    model_path: str | None = None
+    seed: int | None = None
+    notes: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        def clean(x):
+            return None if isinstance(x, float) and not math.isfinite(x) else x
+
+        out = {
+            "version": RESULT_VERSION,
+            "success": self.success,
+            "workload": self.workload,
+            "target": self.target,
+            "metric": self.metric,
+            "direction": self.direction,
+            "algorithm": self.algorithm,
+            "budget": self.budget,
+            "seed": self.seed,
+            "simulated": self.simulated,
+            "baseline": clean(self.baseline),
+            "best": clean(self.best),
+            "improvement": clean(self.improvement),
+            "baseline_config": {k: to_json_value(v) for k, v in self.baseline_config.items()},
+            "best_config": {k: to_json_value(v) for k, v in self.best_config.items()},
+            "evaluations": self.evaluations,
+            "failed_steps": self.failed_steps,
+            "stopped_reason": self.stopped_reason,
+            "duration_s": round(self.duration_s, 3),
+            "run_dir": self.run_dir,
+            "model_path": self.model_path,
+            "notes": self.notes,
+        }
+        if self.target == "sysctl":
+            out["sysctl_commands"] = sysctl_commands(self.best_config)
+        out.update(self.extra)
+        return out
+
+
+def utc_stamp() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")[:-4] + "Z"
+
+
+def _flat(prefix: str, d: Mapping[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, (tuple, list)):
+            v = " ".join(map(str, v))
+        elif isinstance(v, bool):
+            v = int(v)
+        elif isinstance(v, dict):
+            continue
+        out[f"{prefix}{k}"] = v
+    return out
+
+
+def trajectory_row(rec: StepRecord) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "step": rec.index,
+        "elapsed_s": round(rec.elapsed_s, 4),
+        "duration_s": round(rec.duration_s, 4),
+        "failed": int(rec.failed),
+        "metric": rec.metric,
+        "reward": rec.reward,
+        "is_best": int(rec.is_best),
+        "improvement_pct": rec.improvement_pct,
+    }
+    row.update(_flat("", rec.values))
+    row.update(_flat("metric.", rec.metrics))
+    row.update(_flat("", rec.components))
+    row.update(_flat("system.", rec.system))
+    row["error"] = rec.error or ""
+    return row
+
+
+class RunDirectory:
+    """runs/<stamp>/ and its files; also an event sink that writes steps as they come."""
+
+    def __init__(self, base: str | os.PathLike | None = None, stamp: str | None = None):
+        base_dir = Path(base) if base else Path("runs")
+        stamp = stamp or utc_stamp()
+        path = base_dir / stamp
+        n = 1
+        while path.exists():  # two runs in the same 10 ms: never overwrite
+            path = base_dir / f"{stamp}-{n}"
+            n += 1
+        self.path = path
+        self.path.mkdir(parents=True)
+        self.trajectory = self.path / "trajectory.csv"
+        self._fields: list[str] = []
+        self._rows: list[dict[str, Any]] = []
+
+    def write_json(self, name: str, payload: Any) -> Path:
+        p = self.path / name
+        tmp = p.with_suffix(p.suffix + ".tmp")
+        tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+        os.replace(tmp, p)
+        return p
+
+    def add_row(self, row: Mapping[str, Any]) -> None:
+        new = [k for k in row if k not in self._fields]
+        self._rows.append(dict(row))
+        if new or not self.trajectory.exists():
+            # A column appeared (first row, or a metric first seen now): rewrite.
+            self._fields.extend(new)
+            with open(self.trajectory, "w", newline="") as fh:
+                writer = csv.DictWriter(fh, fieldnames=self._fields)
+                writer.writeheader()
+                writer.writerows(self._rows)
+        else:
+            with open(self.trajectory, "a", newline="") as fh:
+                csv.DictWriter(fh, fieldnames=self._fields).writerow(row)
+
+    def __call__(self, event: Event) -> None:
+        if event.kind in ("baseline", "step"):
+            self.add_row(trajectory_row(event.data["record"]))
+        elif event.kind == "sim_step":
+            self.add_row(event.data["row"])
+
+
+def plot_progress(records: list[StepRecord], path: Path, *, metric: str, direction: str, simulated: bool) -> Path | None:
+    """The metric per evaluation and the best so far, with the baseline marked."""
+    points = [(r.index, r.metric) for r in records if r.metric is not None and math.isfinite(r.metric) and not r.failed]
+    if not points:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    xs, ys = zip(*points)
+    best, best_so_far = None, []
+    for y in ys:
+        best = y if best is None or (y < best if direction == "minimize" else y > best) else best
+        best_so_far.append(best)
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    ax.plot(xs, ys, "o-", color="#4c72b0", alpha=0.6, label=metric)
+    ax.plot(xs, best_so_far, "-", color="#dd8452", linewidth=2, label="best so far")
+    ax.axhline(ys[0], color="grey", linestyle="--", linewidth=1, label="baseline")
+    failed = [r.index for r in records if r.failed]
+    for i, f in enumerate(failed):
+        ax.axvline(f, color="#c44e52", alpha=0.3, linewidth=1, label="failed step" if i == 0 else None)
+    ax.set_xlabel("evaluation (0 = baseline)")
+    ax.set_ylabel(f"{metric} ({'lower' if direction == 'minimize' else 'higher'} is better)")
+    ax.set_title("tuning progress" + (" (SIMULATED dry run)" if simulated else ""))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def load_result(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a result.json (or a run directory holding one) for apply/export."""
+    from cli_ai.errors import BadInputError
+
+    p = Path(path)
+    if p.is_dir():
+        p = p / "result.json"
+    try:
+        data = json.loads(p.read_text())
+    except FileNotFoundError:
+        raise BadInputError(f"{p}: no such result file; give a result.json or its run directory") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadInputError(f"{p}: not a cli-ai result ({exc})") from None
+    if not isinstance(data, dict) or "best_config" not in data or not isinstance(data["best_config"], dict):
+        raise BadInputError(f"{p}: not a cli-ai result (no best_config)")
+    data.setdefault("_path", str(p))
+    return data
+
+
+def now() -> float:
+    return time.monotonic()

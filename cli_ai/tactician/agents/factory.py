@@ -1,0 +1,125 @@
+"""make_agent: one place that turns a spec's training_config into an agent.
+
+SB3 provides PPO, DDPG, TD3 and SAC; `per-ddpg` is our PrioritizedDDPG; `random`
+samples the action space through the same loop as a baseline. Settings are
+fitted to the evaluation budget (PPO with n_steps=2048 would never update in a
+50-evaluation run), and every change is reported as a note.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from cli_ai.spec import ALGORITHMS, TrainingConfig
+
+SB3_ALGORITHMS = {"ppo": "PPO", "ddpg": "DDPG", "td3": "TD3", "sac": "SAC"}
+
+
+@dataclass
+class AgentPlan:
+    """What will be built: the algorithm, its keyword arguments and why."""
+
+    algorithm: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    preset: str | None = None
+
+
+def _largest_divisor_at_most(n: int, cap: int) -> int:
+    for d in range(min(n, cap), 0, -1):
+        if n % d == 0:
+            return d
+    return 1
+
+
+def plan_agent(algorithm: str, tc: TrainingConfig, steps: int, *, episode_len: int | None = None) -> AgentPlan:
+    """Fit the spec's settings to `steps` agent steps (the budget minus the baseline)."""
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"unknown algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
+    plan = AgentPlan(algorithm)
+    steps = max(1, steps)
+    if algorithm == "random":
+        return plan
+    if algorithm != "per-ddpg" or not tc.preset:
+        plan.kwargs["learning_rate"] = tc.learning_rate
+    plan.kwargs["gamma"] = tc.gamma
+    if algorithm == "ppo":
+        n_steps = tc.n_steps
+        if n_steps > steps // 2:
+            n_steps = int(min(tc.n_steps, max(4, math.ceil(steps / 4))))
+            plan.notes.append(
+                f"PPO n_steps {tc.n_steps} -> {n_steps}, so that {steps} evaluations give "
+                f"{max(1, steps // n_steps)} policy update(s)"
+            )
+        batch = _largest_divisor_at_most(n_steps, tc.batch_size)
+        if batch != tc.batch_size:
+            plan.notes.append(f"PPO batch_size {tc.batch_size} -> {batch} (a divisor of n_steps {n_steps})")
+        plan.kwargs.update(n_steps=n_steps, batch_size=batch, n_epochs=tc.n_epochs)
+        return plan
+    # Off-policy algorithms: learn from the first few evaluations on.
+    learning_starts = tc.learning_starts if tc.learning_starts is not None else max(1, min(100, steps // 5))
+    if tc.learning_starts is None and learning_starts != 100:
+        plan.notes.append(f"{algorithm.upper()} learning_starts 100 -> {learning_starts} for a budget of {steps} steps")
+    batch = tc.batch_size if tc.given("batch_size") else min(tc.batch_size, max(4, steps // 2))
+    if batch != tc.batch_size:
+        plan.notes.append(f"{algorithm.upper()} batch_size {tc.batch_size} -> {batch} for a budget of {steps} steps")
+    buffer_size = tc.buffer_size or max(1000, min(1_000_000, steps * 10))
+    plan.kwargs.update(learning_starts=learning_starts, batch_size=batch, buffer_size=buffer_size, train_freq=1, gradient_steps=1)
+    if tc.tau is not None:
+        plan.kwargs["tau"] = tc.tau
+    if algorithm == "per-ddpg":
+        plan.preset = tc.preset
+    return plan
+
+
+class RandomSearch:
+    """Uniform random actions through the same env and loop: the baseline every
+    learner has to beat."""
+
+    def __init__(self, env, seed: int | None = None):
+        self.env = env
+        self.rng = np.random.default_rng(seed)
+
+    def learn(self, total_timesteps: int, callback: Callable[[dict], bool] | None = None) -> "RandomSearch":
+        low, high = self.env.action_space.low, self.env.action_space.high
+        self.env.reset()
+        for _ in range(total_timesteps):
+            action = self.rng.uniform(low, high).astype(np.float32)
+            _, _, terminated, truncated, info = self.env.step(action)
+            if callback is not None and callback(info) is False:
+                break
+            if terminated or truncated:
+                self.env.reset()
+        return self
+
+    def save(self, path) -> None:  # nothing learned to save
+        return None
+
+
+def build_agent(plan: AgentPlan, env, *, seed: int | None = None, verbose: int = 0, tensorboard_log: str | None = None):
+    """Instantiate the planned agent on `env` (imports torch / SB3 here, lazily)."""
+    if plan.algorithm == "random":
+        return RandomSearch(env, seed)
+    if plan.algorithm == "per-ddpg":
+        from cli_ai.tactician.agents.per import build_per_ddpg
+
+        overrides = dict(plan.kwargs)
+        if plan.preset:
+            # The preset's own learning rates, tau, gamma, batch and buffer win.
+            for key in ("learning_rate", "gamma", "tau", "batch_size", "buffer_size"):
+                overrides.pop(key, None)
+        return build_per_ddpg(env, preset=plan.preset, overrides=overrides, seed=seed, verbose=verbose)
+    import stable_baselines3 as sb3
+
+    cls = getattr(sb3, SB3_ALGORITHMS[plan.algorithm])
+    kwargs = dict(plan.kwargs)
+    if plan.algorithm in ("ddpg", "td3"):
+        from stable_baselines3.common.noise import NormalActionNoise
+
+        dims = env.action_space.shape[0]
+        kwargs["action_noise"] = NormalActionNoise(np.zeros(dims), 0.3 * np.ones(dims))
+    return cls("MlpPolicy", env, seed=seed, verbose=verbose, device="cpu", tensorboard_log=tensorboard_log, **kwargs)

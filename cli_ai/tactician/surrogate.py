@@ -1,0 +1,98 @@
+"""The dry run's stand-in for a benchmark: a deterministic, noisy, smooth
+response surface over the spec's knobs with a known optimum.
+
+Its numbers are simulated and every output that shows them says so. It lets
+the whole loop (agent, env, reward, guard, run directory) run in seconds with
+no root, no tools and nothing written to the machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Mapping
+
+import numpy as np
+
+from cli_ai.tactician.backends.base import Value
+from cli_ai.tactician.knobs import KnobSpace
+
+
+def _stable_seed(*parts: object) -> int:
+    digest = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "little")
+
+
+class SurrogateBenchmark:
+    """metric(values) = level * response(u) * (1 + noise), u = normalized knobs.
+
+    The response is a Gaussian bump around an optimum drawn from the knob names
+    (and the seed), so every spec gets its own landscape, but a fixed one. For a
+    `minimize` metric the surface is inverted: the optimum is the lowest point.
+    """
+
+    def __init__(
+        self,
+        space: KnobSpace,
+        *,
+        direction: str = "maximize",
+        seed: int | None = None,
+        noise: float = 0.01,
+        width: float = 0.6,
+        level: float | None = None,
+    ):
+        self.space = space
+        self.direction = direction
+        self.noise = noise
+        self.width = width
+        landscape = np.random.default_rng(_stable_seed(*space.names, seed or 0))
+        self.optimum_action = landscape.uniform(-0.7, 0.7, size=space.dims)
+        self.level = level if level is not None else float(landscape.uniform(500, 5000))
+        self.rng = np.random.default_rng(_stable_seed("noise", seed or 0))
+        self.calls = 0
+
+    def quality(self, values: Mapping[str, Value]) -> float:
+        """1 at the optimum, falling smoothly towards 0 away from it."""
+        u = self.space.to_action(values).astype(np.float64)
+        if u.size == 0:
+            return 1.0
+        d2 = float(np.sum((u - self.optimum_action) ** 2)) / u.size
+        return float(np.exp(-d2 / (2 * self.width**2)))
+
+    def optimum(self) -> dict[str, Value]:
+        return self.space.to_native(self.optimum_action)
+
+    def measure(self, values: Mapping[str, Value]) -> tuple[float, dict[str, float]]:
+        """(metric, simulated system metrics) for one evaluation."""
+        self.calls += 1
+        q = self.quality(values)
+        eps = float(self.rng.normal(0.0, self.noise))
+        if self.direction == "minimize":
+            metric = self.level * (1.6 - 0.8 * q) * (1 + eps)
+        else:
+            metric = self.level * (0.4 + 0.8 * q) * (1 + eps)
+        system = {
+            "cpu_utilization": 0.55 + 0.3 * q,
+            "iowait": 0.02 + 0.08 * (1 - q),
+            "memory_used": 0.4,
+            "memory_pressure": 0.01 + 0.05 * (1 - q),
+            "io_pressure": 0.02 + 0.1 * (1 - q),
+            "cpu_pressure": 0.05,
+            "load_average": 0.5,
+            "context_switches": 0.6,
+            "swap_used": 0.0,
+        }
+        return metric, system
+
+
+class SimulatedObserver:
+    """System metrics of the dry run, taken from the surrogate's last evaluation."""
+
+    def __init__(self) -> None:
+        self.last: dict[str, float] = {}
+
+    def snapshot(self) -> float:
+        return time.monotonic()
+
+    def since(self, snapshot: object) -> dict[str, float]:
+        return dict(self.last)
