@@ -172,6 +172,32 @@ def tune(
         console.json(result.to_json())
 
 
+bench_app = typer.Typer(help="Built-in benchmarks.", no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("tcp-accept")
+@handled
+def bench_tcp_accept(
+    connections: int = typer.Option(2000, "--connections", min=1, help="Connections to open in total."),
+    concurrency: int = typer.Option(512, "--concurrency", min=1, help="Connections in flight at once."),
+    accept_delay_ms: float = typer.Option(0.2, "--accept-delay-ms", min=0, help="Pause of the listener after each accept."),
+    timeout: float = typer.Option(15.0, "--timeout", min=0.1, help="Give up on one connection after this many seconds."),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Accept storm on loopback: connections_per_second depends on net.core.somaxconn and the SYN backlog."""
+    from cli_ai import pipeline
+
+    result = pipeline.bench_tcp_accept(connections=connections, concurrency=concurrency,
+                                       accept_delay_ms=accept_delay_ms, timeout=timeout)
+    console = _console(json_mode=json_out)
+    if json_out:
+        console.json(result.__dict__)
+    else:
+        for line in result.lines():
+            console.info(line)
+
+
 def main() -> None:
     app()
 

@@ -149,6 +149,22 @@ def require_confirmation(console, question: str, *, yes: bool) -> None:
         raise ConfirmationRefused("not confirmed; nothing was changed")
 
 
+def bench_tcp_accept(*, connections: int, concurrency: int, accept_delay_ms: float, timeout: float):
+    """`cli-ai bench tcp-accept`: one accept storm on loopback."""
+    from cli_ai.errors import BenchmarkError
+    from cli_ai.tactician.tcp_accept import AcceptStormConfig, loopback_is_up, raise_fd_limit, run_accept_storm
+
+    if not loopback_is_up():
+        raise BenchmarkError("tcp-accept: cannot listen on 127.0.0.1; bring loopback up (`ip link set lo up`)")
+    raise_fd_limit(concurrency)
+    cfg = AcceptStormConfig(connections=connections, concurrency=concurrency, accept_delay_ms=accept_delay_ms,
+                            connect_timeout_s=timeout)
+    result = run_accept_storm(cfg)
+    if result.completed == 0:
+        raise BenchmarkError(f"tcp-accept: none of {connections} connections completed")
+    return result
+
+
 def rollback(*, force: bool = False, discard: bool = False):
     """`cli-ai rollback`: restore a left-over journal (see safety.guard.rollback)."""
     from cli_ai.safety.guard import rollback as _rollback
