@@ -30,7 +30,14 @@ from cli_ai.errors import (
     TooManyFailures,
 )
 from cli_ai.events import Event, EventSink, null_sink
-from cli_ai.safety.journal import Journal, JournalRecord, current_netns, ensure_state_dir, state_dir
+from cli_ai.safety.journal import (
+    APPLIED_NAME,
+    Journal,
+    JournalRecord,
+    current_netns,
+    ensure_state_dir,
+    state_dir,
+)
 from cli_ai.tactician.backends.base import Backend, Value, same_value
 
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -143,7 +150,11 @@ class Guard:
         workload: str | None = None,
         netns_params: Iterable[str] = (),
         install_signal_handlers: bool = True,
+        keep_on_success: bool = False,
     ):
+        """`keep_on_success` (for `cli-ai apply`): when the block ends without an
+        error, leave the values in place and move the journal to `applied.json`,
+        so that `cli-ai rollback` can still undo them; any error still restores."""
         self.backend = backend
         self.names = list(dict.fromkeys(names))
         self.directory = directory or state_dir()
@@ -151,6 +162,8 @@ class Guard:
         self.workload = workload
         self.netns_params = [n for n in netns_params if n in self.names]
         self.install_signal_handlers = install_signal_handlers
+        self.keep_on_success = keep_on_success
+        self.files: list[dict] = []
         self.journal = Journal(self.directory)
         self.lock = MachineLock(self.directory)
         self.originals: dict[str, Value] = {}
@@ -189,6 +202,14 @@ class Guard:
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         self._restoring = True
+        if exc is None and self.keep_on_success and self._journaled and self._pending_signal is None:
+            try:
+                self._keep()
+                return False
+            finally:
+                self._restoring = False
+                self._remove_handlers()
+                self.lock.release()
         try:
             self.restore()
         except RestoreError:
@@ -216,6 +237,29 @@ class Guard:
                 "run `cli-ai rollback` to restore them first"
             )
 
+    def _keep(self) -> None:
+        """Merge this run's originals into applied.json (older originals win:
+        they are the values from before any apply) and drop journal.json."""
+        applied = Journal(self.directory, APPLIED_NAME)
+        previous = applied.read()
+        originals = dict(self.originals)
+        files = list(self.files)
+        if previous is not None:
+            originals.update(previous.originals)
+            known = {f["path"] for f in previous.files}
+            files = list(previous.files) + [f for f in files if f["path"] not in known]
+        applied.write(JournalRecord(backend=self.backend.describe(), originals=originals, workload=self.workload,
+                                    netns_params=self.netns_params, files=files))
+        self.journal.delete()
+        self.sink(Event("kept", {"values": self.changed, "journal": str(applied.path)}))
+
+    def record_file(self, path: str, backup: str | None) -> None:
+        """Note a file this run wrote (and its backup), in the journal too."""
+        self.files.append({"path": path, "backup": backup})
+        if self._journaled:
+            self.journal.write(JournalRecord(backend=self.backend.describe(), originals=self.originals,
+                                             workload=self.workload, netns_params=self.netns_params, files=self.files))
+
     # ------------------------------------------------------------ writes
     def apply(self, values: Mapping[str, Value]) -> None:
         """Write `values` (only params journaled by this guard)."""
@@ -240,6 +284,7 @@ class Guard:
                 failures.append(str(exc))
             except OSError as exc:
                 failures.append(f"{name}: {exc}")
+        failures.extend(restore_files(self.files))
         if failures:
             self.sink(Event("restore_failed", {"failures": failures, "journal": str(self.journal.path)}))
             raise RestoreError(
@@ -277,9 +322,26 @@ class Guard:
 # ---------------------------------------------------------------- rollback
 
 
+def restore_files(files: list[dict]) -> list[str]:
+    """Put back files a run wrote: the backup over the file, or remove it."""
+    failures = []
+    for entry in reversed(files):
+        path, backup = entry["path"], entry.get("backup")
+        try:
+            if backup:
+                os.replace(backup, path)
+            elif os.path.exists(path):
+                os.unlink(path)
+        except OSError as exc:
+            failures.append(f"{path}: {exc.strerror}")
+    return failures
+
+
 class RollbackOutcome:
-    def __init__(self, record: JournalRecord | None, restored: dict[str, tuple[Value, Value]], failures: list[str]):
+    def __init__(self, record: JournalRecord | None, restored: dict[str, tuple[Value, Value]], failures: list[str],
+                 kind: str = "journal"):
         self.record = record
+        self.kind = kind  # "journal" (an interrupted run) or "applied" (cli-ai apply)
         self.restored = restored  # name -> (value before rollback, original)
         self.failures = failures
 
@@ -291,26 +353,32 @@ def rollback(
     discard: bool = False,
     backend: Backend | None = None,
 ) -> RollbackOutcome:
-    """Restore every value of a left-over journal; delete it when all are back."""
+    """Restore every value of a left-over journal (an interrupted run) or, when
+    there is none, of what `cli-ai apply` applied; delete it when all are back."""
     from cli_ai.tactician.backends import backend_from_description
 
     d = directory or state_dir()
+    kind = "journal"
     journal = Journal(d)
     try:
         record = journal.read()
+        if record is None:
+            kind = "applied"
+            journal = Journal(d, APPLIED_NAME)
+            record = journal.read()
     except ValueError as exc:
         raise JournalPendingError(str(exc)) from None
     if record is None:
         return RollbackOutcome(None, {}, [])
     with MachineLock(d):
-        if record.pid != os.getpid() and pid_alive(record.pid) and not force:
+        if kind == "journal" and record.pid != os.getpid() and pid_alive(record.pid) and not force:
             raise LockHeldError(
                 f"the run that wrote the journal (PID {record.pid}) is still alive; stop it first "
                 "(it restores on SIGTERM), or pass --force"
             )
         if discard:
             journal.delete()
-            return RollbackOutcome(record, {}, [])
+            return RollbackOutcome(record, {}, [], kind)
         here = current_netns()
         if record.netns_params and record.netns and here and record.netns != here and not force:
             raise SafetyError(
@@ -332,9 +400,10 @@ def rollback(
                     failures.append(f"{name}: reads back {after!r}, expected {original!r}")
             except (CliAiError, OSError) as exc:
                 failures.append(str(exc))
+        failures.extend(restore_files(record.files))
         if not failures:
             journal.delete()
-        return RollbackOutcome(record, restored, failures)
+        return RollbackOutcome(record, restored, failures, kind)
 
 
 __all__ = ["Guard", "FailureCounter", "MachineLock", "rollback", "RollbackOutcome", "pid_alive", "BackendWriteError"]

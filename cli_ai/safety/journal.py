@@ -19,6 +19,8 @@ from typing import Any, Mapping
 from cli_ai.tactician.backends.base import Value, from_json_value, to_json_value
 
 JOURNAL_NAME = "journal.json"
+# What `cli-ai apply` left in place on purpose: undone by `cli-ai rollback`.
+APPLIED_NAME = "applied.json"
 JOURNAL_VERSION = 1
 
 
@@ -59,6 +61,9 @@ class JournalRecord:
     netns: int | None = field(default_factory=current_netns)
     netns_params: list[str] = field(default_factory=list)
     workload: str | None = None
+    # Files written besides the backend's values, e.g. a persisted sysctl.d file:
+    # [{"path": ..., "backup": ... or None}]
+    files: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -71,6 +76,7 @@ class JournalRecord:
             "workload": self.workload,
             "backend": self.backend,
             "originals": {k: to_json_value(v) for k, v in self.originals.items()},
+            "files": self.files,
         }
 
     @classmethod
@@ -86,15 +92,16 @@ class JournalRecord:
             netns=data.get("netns"),
             netns_params=list(data.get("netns_params", [])),
             workload=data.get("workload"),
+            files=list(data.get("files", [])),
         )
 
 
 class Journal:
     """The journal file in the state directory."""
 
-    def __init__(self, directory: Path | None = None):
+    def __init__(self, directory: Path | None = None, name: str = JOURNAL_NAME):
         self.directory = directory or state_dir()
-        self.path = self.directory / JOURNAL_NAME
+        self.path = self.directory / name
 
     def exists(self) -> bool:
         return self.path.exists()
