@@ -172,6 +172,41 @@ def tune(
         console.json(result.to_json())
 
 
+RESULT_ARG = typer.Argument(..., help="A result.json (or the run directory holding it).", show_default=False)
+
+
+@app.command("apply")
+@handled
+def apply_cmd(
+    result: Path = RESULT_ARG,
+    persist: bool = typer.Option(False, "--persist", help="Also write /etc/sysctl.d/99-cli-ai.conf (an existing one is backed up)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    allow_simulated: bool = typer.Option(False, "--allow-simulated", help="Apply a result found by a --dry-run."),
+) -> None:
+    """Apply a result's best configuration (journaled: `cli-ai rollback` undoes it)."""
+    from cli_ai import apply as applying
+    from cli_ai import pipeline
+    from cli_ai.console.apply import apply_screen, applied
+
+    console = _console()
+    plan = applying.prepare_apply(result, persist=persist, allow_simulated=allow_simulated)
+    apply_screen(console, plan)
+    pipeline.require_confirmation(console, "Apply these values", yes=yes)
+    applied(console, applying.apply(plan))
+
+
+@app.command("export")
+@handled
+def export_cmd(
+    result: Path = RESULT_ARG,
+    fmt: str = typer.Option("sysctl.d", "--format", "-f", help="sysctl.d | tuned | script"),
+) -> None:
+    """Print a result's best configuration as a sysctl.d file, a TuneD profile or a shell script."""
+    from cli_ai import apply as applying
+
+    _console().raw(applying.export(result, fmt))
+
+
 bench_app = typer.Typer(help="Built-in benchmarks.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(bench_app, name="bench")
 

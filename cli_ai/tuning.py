@@ -58,6 +58,7 @@ class PreparedRun:
     dry_run: bool
     notes: list[str] = field(default_factory=list)
     current: dict[str, Value] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def spec(self) -> TuningSpec:
@@ -98,7 +99,7 @@ def prepare(spec: TuningSpec, options: TuneOptions) -> PreparedRun:
         raise SafetyError("training_config.budget: a run needs at least 2 evaluations (the baseline and one try)")
     space = _knob_space(checked)
     run = PreparedRun(checked, space, budget, spec.training_config.algorithm, spec.training_config.seed,
-                      options.dry_run, notes)
+                      options.dry_run, notes, warnings=list(checked.report.warnings))
     run.current = _current_values(run, options)
     if spec.target == "sysctl" and not options.dry_run:
         _require_writable(space.names, options.proc_root)

@@ -45,6 +45,11 @@ class Console:
         if not self.json_mode:
             self.out.print(f"[green]✓[/] {escape(line)}", soft_wrap=True)
 
+    def raw(self, text: str) -> None:
+        """Text exactly as given (exports), without Rich markup processing."""
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
     def traceback(self) -> None:
         self.err.print_exception(show_locals=False)
 
@@ -116,6 +121,8 @@ class Console:
         if outcome.record is None:
             self.info("nothing to roll back: no journal of changed values was found")
             return
+        what = "what `cli-ai apply` applied" if outcome.kind == "applied" else "an interrupted run's changes"
+        self.info(f"rolling back {what} (PID {outcome.record.pid})")
         for name, (before, original) in outcome.restored.items():
             self.success(f"{name}: {_show(before)} -> {_show(original)}")
         if not outcome.failures and not outcome.restored:

@@ -79,8 +79,10 @@ class TuneRenderer:
         if run.dry_run:
             lines.append(SIMULATED)
         self.rc.print(Panel("\n".join(lines), title="cli-ai tune", title_align="left", expand=False))
+        for warning in run.warnings:
+            self.rc.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
         for note in run.notes:
-            self.rc.print(f"[cyan]note:[/] {escape(note)}")
+            self.rc.print(f"[cyan]note:[/] {escape(note)}", soft_wrap=True)
         self.progress = Progress(
             TextColumn("[bold]evaluations"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
             TextColumn("{task.fields[best]}"), console=self.rc, transient=True,

@@ -41,6 +41,10 @@ def _fmt(x: Any) -> str:
 def _unit_to_range(u: float, lo: float, hi: float, scale: str) -> float:
     """u in [-1, 1] -> a float in [lo, hi] (log scale spaces orders of magnitude evenly)."""
     t = (min(max(u, -1.0), 1.0) + 1.0) / 2.0
+    if t <= 0.0:
+        return lo  # exact endpoints: exp(log(x)) is not x for x near 2**63
+    if t >= 1.0:
+        return hi
     if scale == "log":
         return math.exp(math.log(lo) + t * (math.log(hi) - math.log(lo)))
     return lo + t * (hi - lo)
@@ -60,6 +64,8 @@ def _range_to_unit(x: float, lo: float, hi: float, scale: str) -> float:
 def _to_int(x: float, lo: int, hi: int) -> int:
     # Clamp in the integer domain: ranges such as fs.file-max reach 2**63-1,
     # beyond what a float holds exactly.
+    if isinstance(x, int):
+        return min(max(x, int(lo)), int(hi))
     if x >= hi:
         return int(hi)
     if x <= lo:

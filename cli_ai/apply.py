@@ -1,0 +1,178 @@
+"""`cli-ai apply` and `cli-ai export`: the best configuration of a result.
+
+Apply writes the values under the Guard with `keep_on_success`: the originals
+are journaled before the first write, an error or Ctrl+C restores them, and on
+success they stay recorded in `applied.json` so `cli-ai rollback` undoes the
+apply. `--persist` also writes a sysctl.d file (backing up an existing one),
+which rollback restores too. Export only prints.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping
+
+from cli_ai.errors import BadInputError, SafetyError
+from cli_ai.results import load_result
+from cli_ai.safety.catalog import lookup
+from cli_ai.safety.check import param_name_problem
+from cli_ai.tactician.backends.base import Value, from_json_value
+from cli_ai.tactician.backends.sysctl import PROC_SYS, SysctlBackend, format_sysctl_value
+
+PERSIST_FILE = "99-cli-ai.conf"
+EXPORT_FORMATS = ("sysctl.d", "tuned", "script")
+
+
+def sysctl_d_dir() -> Path:
+    """/etc/sysctl.d, or $CLI_AI_SYSCTL_DIR (tests and packaging)."""
+    return Path(os.environ.get("CLI_AI_SYSCTL_DIR", "/etc/sysctl.d"))
+
+
+@dataclass
+class ApplyPlan:
+    result: dict[str, Any]
+    values: dict[str, Value]
+    current: dict[str, Value] = field(default_factory=dict)
+    persist_path: Path | None = None
+
+
+def checked_values(result: Mapping[str, Any]) -> dict[str, Value]:
+    """The result's best configuration, each value inside its safe range."""
+    if result.get("target", "sysctl") != "sysctl":
+        raise BadInputError(
+            f"{result.get('_path')}: a {result.get('target')!r} result has no kernel values to apply; "
+            "use its best_config in the program or broker it belongs to"
+        )
+    values = {k: from_json_value(v) for k, v in result["best_config"].items()}
+    if not values:
+        raise BadInputError(f"{result.get('_path')}: best_config is empty; nothing to apply")
+    problems = []
+    for name, value in values.items():
+        why = param_name_problem(name)
+        entry = lookup(name) if why is None else None
+        if why:
+            problems.append(f"best_config.{name}: {why}")
+        elif entry is None:
+            problems.append(f"best_config.{name}: not in the safety catalogue")
+        else:
+            bad = value_problem(entry, value)
+            if bad:
+                problems.append(f"best_config.{name}: {bad}")
+    if problems:
+        raise SafetyError(f"{len(problems)} unsafe value(s)", problems=problems)
+    return values
+
+
+def value_problem(entry, value: Value) -> str | None:
+    """Why one native value is outside its catalogue entry's safe range, or None."""
+    if entry.type == "vector":
+        if not isinstance(value, (tuple, list)) or len(value) != len(entry.elements or ()):
+            return f"expected {len(entry.elements or ())} values"
+        for j, (x, el) in enumerate(zip(value, entry.elements or ())):
+            if not isinstance(x, int) or not el.min <= x <= el.max:
+                return f"element {j} = {x} is outside the safe range {el.min}..{el.max}"
+        return None
+    if entry.type == "enum":
+        return None if value in (entry.values or ()) else f"{value!r} is not one of {entry.range_text()}"
+    if isinstance(value, bool):
+        value = int(value)
+    if not isinstance(value, (int, float)):
+        return f"{value!r} is not a number"
+    lo, hi = entry.safe_min, entry.safe_max
+    return None if lo <= value <= hi else f"{value} is outside the safe range {entry.range_text()}"
+
+
+def prepare_apply(path: str | os.PathLike, *, persist: bool = False, allow_simulated: bool = False,
+                  proc_root: str = PROC_SYS) -> ApplyPlan:
+    result = load_result(path)
+    if result.get("simulated") and not allow_simulated:
+        raise SafetyError(
+            f"{result['_path']}: this result comes from a --dry-run; its best configuration was found on a "
+            "simulated system. Run the tune for real first (or pass --allow-simulated)"
+        )
+    values = checked_values(result)
+    backend = SysctlBackend(proc_root)
+    missing = [n for n in values if not backend.exists(n)]
+    if missing:
+        raise SafetyError(f"{', '.join(missing)}: does not exist on this kernel")
+    if os.geteuid() != 0:
+        raise SafetyError("writing /proc/sys needs root: run with sudo")
+    current = backend.read(list(values))
+    return ApplyPlan(result, values, current, sysctl_d_dir() / PERSIST_FILE if persist else None)
+
+
+def apply(plan: ApplyPlan, *, sink=None, proc_root: str = PROC_SYS) -> ApplyPlan:
+    from cli_ai.events import null_sink
+    from cli_ai.safety.guard import Guard
+
+    backend = SysctlBackend(proc_root)
+    netns = [n for n in plan.values if (lookup(n) and lookup(n).netns)]
+    with Guard(backend, list(plan.values), sink=sink or null_sink, keep_on_success=True,
+               workload=plan.result.get("workload"), netns_params=netns) as guard:
+        guard.apply(plan.values)
+        if plan.persist_path is not None:
+            backup = persist(plan.persist_path, plan.values, plan.result)
+            guard.record_file(str(plan.persist_path), backup)
+    return plan
+
+
+def persist(path: Path, values: Mapping[str, Value], result: Mapping[str, Any]) -> str | None:
+    """Write the sysctl.d file atomically; back up an existing one first."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    backup = None
+    if path.exists():
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        backup = str(path.with_name(f"{path.name}.bak-{stamp}"))
+        shutil.copy2(path, backup)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(render_sysctl_d(values, result))
+    os.replace(tmp, path)
+    return backup
+
+
+def _header(result: Mapping[str, Any], comment: str = "#") -> list[str]:
+    improvement = result.get("improvement")
+    lines = [f"{comment} Generated by cli-ai for workload: {result.get('workload', '?')}"]
+    if improvement is not None:
+        lines.append(
+            f"{comment} {result.get('metric')}: {result.get('baseline')} -> {result.get('best')} ({improvement:+.1f}%)"
+        )
+    if result.get("simulated"):
+        lines.append(f"{comment} WARNING: found by a --dry-run on a SIMULATED system")
+    return lines
+
+
+def render_sysctl_d(values: Mapping[str, Value], result: Mapping[str, Any]) -> str:
+    lines = _header(result)
+    lines += [f"{name} = {format_sysctl_value(v).replace(chr(9), ' ')}" for name, v in values.items()]
+    return "\n".join(lines) + "\n"
+
+
+def render_tuned(values: Mapping[str, Value], result: Mapping[str, Any]) -> str:
+    lines = _header(result)
+    lines += ["[main]", f"summary=cli-ai profile for {result.get('workload', 'a workload')}", "", "[sysctl]"]
+    lines += [f"{name}={format_sysctl_value(v).replace(chr(9), ' ')}" for name, v in values.items()]
+    return "\n".join(lines) + "\n"
+
+
+def render_script(values: Mapping[str, Value], result: Mapping[str, Any]) -> str:
+    import shlex
+
+    lines = ["#!/bin/sh", *_header(result), "set -eu"]
+    for name, v in values.items():
+        text = format_sysctl_value(v).replace("\t", " ")
+        lines.append(f"sysctl -w {shlex.quote(f'{name}={text}')}")
+    return "\n".join(lines) + "\n"
+
+
+def export(path: str | os.PathLike, fmt: str) -> str:
+    if fmt not in EXPORT_FORMATS:
+        raise BadInputError(f"--format: {fmt!r} is not one of {', '.join(EXPORT_FORMATS)}")
+    result = load_result(path)
+    values = checked_values(result)
+    renderer = {"sysctl.d": render_sysctl_d, "tuned": render_tuned, "script": render_script}[fmt]
+    return renderer(values, result)
