@@ -1,0 +1,92 @@
+"""Rendering of a strategist's plan: the spec as highlighted JSON and the reasoning.
+
+Functions take a `cli_ai.console.Console` and a `cli_ai.strategist.PlanResult`
+(or its parts); nothing here decides anything.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable
+
+from rich.markup import escape
+from rich.syntax import Syntax
+
+
+def spec_json_text(spec_dict: dict[str, Any]) -> str:
+    return json.dumps(spec_dict, indent=2, ensure_ascii=False)
+
+
+def render_spec(console, spec_dict: dict[str, Any], *, title: str | None = None) -> None:
+    """The spec as syntax-highlighted JSON on stdout (plain JSON with --json)."""
+    if console.json_mode:
+        console.json(spec_dict)
+        return
+    text = spec_json_text(spec_dict)
+    if title:
+        console.out.print(f"[bold]{escape(title)}[/]", soft_wrap=True)
+    if console.out.is_terminal:
+        # highlighted, and no frame around it, so the JSON copies and pastes cleanly
+        console.out.print(Syntax(text, "json", theme="ansi_dark", word_wrap=True, background_color="default"))
+    else:  # piped: exact JSON lines, never wrapped
+        console.out.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def render_reasoning(console, lines: Iterable[str], *, title: str = "why this plan") -> None:
+    """The strategist's reasoning, one line each; indented lines are details."""
+    if console.json_mode:
+        return
+    console.out.print(f"[bold]{escape(title)}[/]")
+    for line in lines:
+        stripped = line.lstrip(" ")
+        indent = len(line) - len(stripped)
+        if indent:
+            console.out.print(f"{' ' * (indent + 2)}[dim]{escape(stripped)}[/]", soft_wrap=True)
+        else:
+            console.out.print(f"  {escape(stripped)}", soft_wrap=True)
+
+
+def plan_header(plan) -> str:
+    if plan.provider == "openai":
+        how = f"LLM {plan.model} at {plan.base_url}"
+        if plan.response_format:
+            how += f", {plan.response_format}"
+        if plan.repairs:
+            how += f", {plan.repairs} repair round(s)"
+    else:
+        how = f"offline planner, template {plan.template}"
+    return f"{plan.spec.workload_name}  ({how})"
+
+
+def usage_line(usage: dict[str, Any]) -> str | None:
+    if not usage or not usage.get("calls"):
+        return None
+    line = (
+        f"tokens: {usage.get('prompt_tokens', 0)} prompt + {usage.get('completion_tokens', 0)} completion = "
+        f"{usage.get('total_tokens', 0)} over {len(usage['calls'])} call(s)"
+    )
+    if usage.get("retries"):
+        line += f", {usage['retries']} retried request(s)"
+    return line
+
+
+def render_plan(console, plan, *, show_spec: bool = True, show_reasoning: bool = True) -> None:
+    """A whole plan: a fallback warning, the reasoning, the spec, warnings, token usage.
+    With --json: one object (plan.to_dict()) on stdout and nothing else there."""
+    if console.json_mode:
+        console.json(plan.to_dict())
+        return
+    if plan.fallback_reason:
+        console.note(plan.fallback_reason)
+    if show_reasoning and plan.reasoning:
+        render_reasoning(console, plan.reasoning)
+    if show_spec:
+        render_spec(console, plan.spec_dict, title=plan_header(plan))
+    for warning in plan.warnings:
+        console.warn(warning)
+    line = usage_line(plan.usage)
+    if line and not console.quiet:
+        console.err.print(f"[dim]{escape(line)}[/]")
+
+
+__all__ = ["render_plan", "render_spec", "render_reasoning", "plan_header", "usage_line", "spec_json_text"]

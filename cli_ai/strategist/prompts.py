@@ -1,0 +1,183 @@
+"""The words sent to an LLM strategist: system rules, the goal with the machine
+profile and the relevant catalogue entries, and the repair message."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from cli_ai.safety.catalog import CatalogEntry, load_catalog
+from cli_ai.strategist.policy import RUNNER_METRICS
+from cli_ai.strategist.profile import SystemProfile
+
+MAX_ANSWER_ECHO = 6000  # characters of a bad answer sent back for repair
+
+SYSTEM_PROMPT = """\
+You are the strategist of cli-ai, a Linux kernel tuner. From a person's goal and a \
+profile of their machine you write a tuning spec: one JSON object that a \
+reinforcement-learning tactician searches by setting sysctls and running a benchmark.
+
+Rules (cli-ai checks every one of them and sends violations back to you):
+1. Answer with the spec only: one JSON object, no prose around it. Put a short \
+rationale (why these params, why this benchmark) in its "description" field.
+2. "target" is "sysctl". Tune 2 to 6 params, named exactly as in the SAFETY CATALOGUE \
+below. No other params exist for you, and never use one listed as absent on this kernel.
+3. Every range lies inside the catalogue's safe range (min >= safe min, max <= safe \
+max) with min < max. Types: whole-number ranges are {"type": "int", "min": .., "max": ..}; \
+0/1 flags are {"type": "bool"}; choices are {"type": "enum", "values": [..]} using listed \
+values; multi-value params are {"type": "vector", "elements": [{"min": .., "max": ..}, ..]} \
+with one range per field (min == max holds a field fixed). "scale": "log" suits ranges \
+spanning orders of magnitude.
+4. The benchmark is one of the runners below, written as \
+"benchmark": {"runner": "<runner>", "args": ["..", ".."]} where args follow the program \
+name. No shell: cli-ai runs one program with its arguments, never through a shell, so \
+no ; | & > < $ ` and no second command. Prefer a runner whose tool the profile lists as \
+installed and, for pgbench, wrk and redis-benchmark, whose server is running; otherwise \
+use {"runner": "tcp-accept"} (cli-ai's built-in loopback TCP benchmark, no args) or sysbench.
+5. "reward_metric" is one of the runner's metrics named below (the first is the usual \
+choice); "metric_direction" is "maximize".
+6. Optionally set "training_config": {"algorithm": "ppo", "budget": <benchmark runs, 10-100>}.
+"""
+
+RUNNER_GUIDE = {
+    "pgbench": 'args like ["-c", "16", "-j", "4", "-T", "20", "testdb"] (never -i, -f or -l)',
+    "wrk": 'args like ["-t4", "-c400", "-d20s", "http://127.0.0.1:80/"] (one http(s) URL; never -s)',
+    "sysbench": 'args like ["cpu", "--threads=4", "--time=20", "run"] (built-in tests cpu, memory, threads, mutex, fileio, oltp_*; ends with run)',
+    "redis-benchmark": 'args like ["-h", "127.0.0.1", "-p", "6379", "-q", "-n", "200000", "-t", "set"] (no custom commands)',
+    "fio": 'args like ["--name=cli-ai", "--directory=/var/tmp", "--rw=randwrite", "--bs=8k", "--size=256M", '
+    '"--runtime=20", "--time_based", "--ioengine=psync", "--unlink=1", "--output-format=json"] '
+    "(--directory under /tmp or /var/tmp; never --filename, --output or --exec_*)",
+    "tcp-accept": "no args needed (optional --connections N, --concurrency N, --accept-delay-ms X, --timeout X): "
+    "an accept storm over loopback whose rate depends on the listen backlog and SYN handling",
+}
+
+EXAMPLE_SPEC = {
+    "workload_name": "Web server with many concurrent connections",
+    "description": "Bursts of new connections overflow the accept and SYN queues; wrk measures the running nginx.",
+    "target": "sysctl",
+    "reward_metric": "requests_per_second",
+    "metric_direction": "maximize",
+    "benchmark": {"runner": "wrk", "args": ["-t4", "-c400", "-d20s", "http://127.0.0.1:80/"], "timeout_s": 120},
+    "action_space": [
+        {"param": "net.core.somaxconn", "type": "int", "min": 128, "max": 65535},
+        {"param": "net.ipv4.tcp_max_syn_backlog", "type": "int", "min": 128, "max": 65535},
+        {"param": "net.ipv4.tcp_slow_start_after_idle", "type": "bool"},
+    ],
+    "training_config": {"algorithm": "ppo", "budget": 30},
+}
+
+
+def response_schema() -> dict[str, Any]:
+    """The project's tuning-spec schema, as sent in response_format (no $schema/$id)."""
+    from cli_ai.spec import schema
+
+    s = copy.deepcopy(schema())
+    s.pop("$schema", None)
+    s.pop("$id", None)
+    return s
+
+
+def _entry_line(e: CatalogEntry, *, detail: bool) -> str:
+    unit = f" {e.unit}" if e.unit else ""
+    line = f"{e.name} | {e.type} | safe {e.range_text()}{unit}"
+    if detail:
+        desc = " ".join(e.description.split())
+        line += f" | {desc[:160]}"
+    return line
+
+
+def suggested_params(goal: str, profile: SystemProfile | None) -> tuple[list[str], list[str]]:
+    """(workload titles, param names) the offline planner associates with the goal."""
+    from cli_ai.strategist.offline import recognise
+
+    titles: list[str] = []
+    names: list[str] = []
+    for ws in recognise(goal, profile)[:2]:
+        if ws.score <= 0 or ws.workload.target != "sysctl":
+            continue
+        titles.append(ws.workload.title)
+        for p in ws.workload.params:
+            if p["param"] not in names:
+                names.append(p["param"])
+    return titles, names
+
+
+def catalogue_section(goal: str, profile: SystemProfile | None) -> str:
+    """The catalogue as the model needs it: the entries relevant to the goal with
+    their descriptions, the rest by name and range, the absent ones by name."""
+    catalog = load_catalog()
+    absent = set(profile.absent_sysctls or ()) if profile else set()
+    titles, names = suggested_params(goal, profile)
+    relevant = [catalog[n] for n in names if n in catalog and n not in absent]
+    others = [e for n, e in sorted(catalog.items()) if n not in absent and n not in names]
+    lines = ["SAFETY CATALOGUE (name | type | safe range | what it does)"]
+    if relevant:
+        lines.append(f"Most relevant to this goal (reading it as: {'; '.join(titles)}):")
+        lines += [f"- {_entry_line(e, detail=True)}" for e in relevant]
+        lines.append("Also allowed:")
+    lines += [f"- {_entry_line(e, detail=not relevant)}" for e in others]
+    if absent:
+        lines.append("Absent on this kernel (never use): " + ", ".join(sorted(absent)))
+    return "\n".join(lines)
+
+
+def runners_section(profile: SystemProfile | None) -> str:
+    lines = ["BENCHMARK RUNNERS (runner: reward_metric; usage)"]
+    for runner, guide in RUNNER_GUIDE.items():
+        metrics = " or ".join(RUNNER_METRICS[runner])
+        status = ""
+        if profile is not None and runner != "tcp-accept":
+            status = " [installed]" if profile.has_tool(runner) else " [not installed]"
+        lines.append(f"- {runner}{status}: {metrics}; {guide}")
+    return "\n".join(lines)
+
+
+def user_prompt(goal: str, profile: SystemProfile | None) -> str:
+    parts = [f"GOAL: {goal.strip()}", ""]
+    if profile is not None:
+        parts.append("MACHINE PROFILE")
+        parts += [f"- {line}" for line in profile.summary_lines()]
+        parts.append("")
+    parts.append(catalogue_section(goal, profile))
+    parts.append("")
+    parts.append(runners_section(profile))
+    parts.append("")
+    parts.append("EXAMPLE of the format (a different workload; do not copy its params blindly):")
+    parts.append(json.dumps(EXAMPLE_SPEC, indent=1))
+    parts.append("")
+    parts.append("Write the tuning spec for the GOAL now, as one JSON object.")
+    return "\n".join(parts)
+
+
+def build_messages(goal: str, profile: SystemProfile | None) -> list[dict[str, str]]:
+    return [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "user", "content": user_prompt(goal, profile)},
+    ]
+
+
+def repair_message(problems: list[str]) -> str:
+    lines = ["Your spec cannot be used as it is. cli-ai's checks report:"]
+    lines += [f"- {p}" for p in problems]
+    lines.append(
+        "Fix every problem and answer with the complete corrected spec as one JSON object, nothing else."
+    )
+    return "\n".join(lines)
+
+
+def echo_answer(content: str) -> str:
+    """A bad answer as sent back in the conversation (bounded)."""
+    if len(content) <= MAX_ANSWER_ECHO:
+        return content
+    return content[:MAX_ANSWER_ECHO] + "\n[... answer truncated ...]"
+
+
+__all__ = [
+    "SYSTEM_PROMPT",
+    "build_messages",
+    "repair_message",
+    "response_schema",
+    "user_prompt",
+    "catalogue_section",
+]
