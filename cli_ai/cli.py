@@ -130,10 +130,11 @@ def rollback(
 @app.command()
 @handled
 def doctor(json_out: bool = typer.Option(False, "--json", help="Print the report as JSON.")) -> None:
-    """Check this machine: root, /proc/sys, kernel, benchmark tools, LLM endpoint."""
+    """Check this machine: root, /proc/sys, kernel, benchmark tools, LLM endpoint, system profile."""
     from cli_ai import pipeline
+    from cli_ai.strategist import gather_profile
 
-    _console(json_mode=json_out).doctor_report(pipeline.doctor_checks())
+    _console(json_mode=json_out).doctor_report(pipeline.doctor_checks(), gather_profile().to_dict())
 
 
 @app.command()
@@ -170,6 +171,103 @@ def tune(
     result = tuning.tune(spec, options, sink=TuneRenderer(console), confirm=confirm)
     if json_out:
         console.json(result.to_json())
+
+
+GOAL_ARG = typer.Argument(..., help='What to optimize, in plain words, e.g. "optimize this system for database workload".', show_default=False)
+PROVIDER_OPT = typer.Option("auto", "--provider", help="auto (LLM if configured, else offline) | openai | offline")
+MODEL_OPT = typer.Option(None, "--model", help="LLM model (default: $CLI_AI_MODEL, else the strategist's default).")
+BASE_URL_OPT = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL).")
+TIMEOUT_OPT = typer.Option(60.0, "--timeout", min=1, help="Seconds to wait for the LLM per request.")
+REPAIRS_OPT = typer.Option(2, "--max-repairs", min=0, max=10, help="Rounds of sending errors back to the LLM.")
+
+
+@app.command()
+@handled
+def plan(
+    goal: str = GOAL_ARG,
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the spec to this file."),
+    provider: str = PROVIDER_OPT,
+    model: Optional[str] = MODEL_OPT,
+    base_url: Optional[str] = BASE_URL_OPT,
+    timeout: float = TIMEOUT_OPT,
+    max_repairs: int = REPAIRS_OPT,
+    json_out: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
+) -> None:
+    """Turn a goal into a validated tuning spec and show why (nothing runs)."""
+    from cli_ai import optimize
+    from cli_ai.console.plan import render_plan
+
+    console = _console(json_mode=json_out)
+    result, _ = optimize.make_plan(goal, optimize.PlanOptions(provider, model, base_url, timeout, max_repairs))
+    render_plan(console, result)
+    if output is not None:
+        optimize.write_spec(output, result.spec_dict)
+        console.success(f"spec written to {output}; next: cli-ai tune {output} --dry-run")
+
+
+@app.command()
+@handled
+def optimize(
+    goal: str = GOAL_ARG,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Simulate the tune: nothing written, no benchmark run."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before tuning."),
+    apply_best: bool = typer.Option(False, "--apply", help="Apply the best configuration at the end without asking."),
+    budget: Optional[int] = typer.Option(None, "--budget", min=2, help="Maximum benchmark evaluations."),
+    algo: Optional[str] = typer.Option(None, "--algo", help="ppo | ddpg | td3 | sac | per-ddpg | random"),
+    seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Seed for a reproducible run."),
+    output_dir: Optional[Path] = typer.Option(None, "--output-dir", help="Where run directories go (default: ./runs)."),
+    provider: str = PROVIDER_OPT,
+    model: Optional[str] = MODEL_OPT,
+    base_url: Optional[str] = BASE_URL_OPT,
+    timeout: float = TIMEOUT_OPT,
+    max_repairs: int = REPAIRS_OPT,
+    clamp: bool = typer.Option(False, "--clamp", help="Narrow ranges outside the safe ones instead of refusing."),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as one JSON object on stdout."),
+) -> None:
+    """Plan from a goal, confirm, tune, summarize, and offer to apply the best configuration."""
+    import sys as _sys
+
+    from cli_ai import apply as applying
+    from cli_ai import optimize as opt
+    from cli_ai import pipeline, tuning
+    from cli_ai.console.plan import render_plan
+    from cli_ai.console.tune import TuneRenderer, optimize_screen
+    from cli_ai.console.apply import applied
+
+    console = _console(json_mode=json_out)
+    plan_result, profile = opt.make_plan(goal, opt.PlanOptions(provider, model, base_url, timeout, max_repairs),
+                                         dry_run=dry_run)
+    if not json_out:
+        render_plan(console, plan_result, show_spec=False)
+    console.strategist_used(plan_result)
+    options = tuning.TuneOptions(dry_run=dry_run, algorithm=algo, budget=budget, seed=seed,
+                                 output_dir=str(output_dir) if output_dir else None, yes=yes, clamp=clamp)
+
+    def confirm(run) -> None:
+        optimize_screen(console, run, opt.time_estimate_text(run.spec, run.budget, run.dry_run))
+        if not run.dry_run:
+            pipeline.require_confirmation(console, "Start tuning", yes=yes)
+
+    result = tuning.tune_spec(plan_result.spec, options, sink=TuneRenderer(console), confirm=confirm,
+                              attachments=opt.attachments(plan_result, profile))
+    if json_out:
+        console.json({**result.to_json(), "plan": {k: v for k, v in plan_result.to_dict().items() if k != "spec"}})
+    if result.target != "sysctl" or not result.best_config or result.improvement is None:
+        return
+    if result.simulated:
+        console.note("dry run: nothing to apply (the best configuration was found on a simulated system)")
+        return
+    if result.improvement <= 0:
+        console.note("no configuration beat the baseline; nothing to apply")
+        return
+    if not apply_best:
+        if not _sys.stdin.isatty() or json_out:
+            console.note(f"to apply the best configuration: cli-ai apply {result.run_dir}/result.json")
+            return
+        if not console.confirm("Apply the best configuration now (journaled; cli-ai rollback undoes it)?"):
+            console.note(f"not applied; later: cli-ai apply {result.run_dir}/result.json")
+            return
+    applied(console, applying.apply(applying.prepare_apply(result.run_dir)))
 
 
 RESULT_ARG = typer.Argument(..., help="A result.json (or the run directory holding it).", show_default=False)

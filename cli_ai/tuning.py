@@ -44,6 +44,7 @@ class TuneOptions:
     clamp: bool = False
     verbose: int = 0
     proc_root: str = "/proc/sys"
+    attachments: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -238,6 +239,8 @@ def execute(run: PreparedRun, options: TuneOptions, sink: EventSink = null_sink)
     started = time.monotonic()
     rundir = RunDirectory(options.output_dir)
     rundir.write_json("spec.json", spec.to_dict())
+    for name, payload in options.attachments.items():
+        rundir.write_json(name, payload)
     tracker = Tracker(direction=spec.metric_direction, budget=run.budget, sink=fanout(sink, rundir))
     agent_plan = plan_agent(run.algorithm, spec.training_config, run.budget - 1)
     run.notes.extend(agent_plan.notes)
@@ -286,6 +289,7 @@ def execute(run: PreparedRun, options: TuneOptions, sink: EventSink = null_sink)
     except CliAiError as exc:
         stopped, error = f"error: {exc}", exc
 
+    rundir.close()
     result = _result(run, tracker, stopped, error, time.monotonic() - started, str(rundir.path), model_path)
     rundir.write_json("result.json", result.to_json())
     plot_progress(tracker.records, rundir.path / "plots" / "progress.png", metric=spec.reward_metric or "metric",
@@ -332,6 +336,20 @@ def _result(run: PreparedRun, tracker, stopped: str, error, duration: float, run
 def tune(spec_path: str | Path, options: TuneOptions, *, sink: EventSink = null_sink, confirm=None) -> TuningResult:
     """Load, check, confirm (`confirm(run)` raises to refuse) and run."""
     spec = load_spec(spec_path)
+    return tune_spec(spec, options, sink=sink, confirm=confirm)
+
+
+def tune_spec(spec: TuningSpec, options: TuneOptions, *, sink: EventSink = null_sink, confirm=None,
+              attachments: Mapping[str, Any] | None = None) -> TuningResult:
+    """Tune a loaded spec; `attachments` are extra JSON files for the run directory
+    (the plan, the system profile)."""
+    from cli_ai.tactician.envs import SIMULATED_TARGETS
+
+    options.attachments = dict(attachments or {})
+    if spec.target in SIMULATED_TARGETS:
+        from cli_ai.policy_training import train_policy
+
+        return train_policy(spec, options, sink=sink)
     run = prepare(spec, options)
     if confirm is not None:
         confirm(run)

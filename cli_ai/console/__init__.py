@@ -67,6 +67,13 @@ class Console:
         self.err.print(f"[bold]{escape(title)}[/]")
         self.err.print(f"  [magenta]{escape(text)}[/]", soft_wrap=True)
 
+    def strategist_used(self, plan) -> None:
+        """Say which strategist planned (and which template or model)."""
+        if plan.provider == "offline":
+            self.note(f"planned by the offline strategist, template {plan.template!r}")
+        else:
+            self.note(f"planned by the LLM {plan.model} at {plan.base_url}")
+
     # ------------------------------------------------------------------ validate
     def spec_summary(self, spec, report, command_text: str | None) -> None:
         if self.json_mode:

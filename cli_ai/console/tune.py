@@ -41,7 +41,65 @@ def _pct(x: float | None) -> str:
     return f"[{colour}]{x:+.1f}%[/]"
 
 
-class TuneRenderer:
+class PolicyRendering:
+    """Mixin: how a policy-training run (scheduler, autoscaling) is drawn."""
+
+    def on_policy_started(self, data: dict) -> None:
+        spec = data["spec"]
+        self.metric = spec.reward_metric or "metric"
+        self.simulated = True
+        self._every = None
+        lines = [
+            f"Workload:      {escape(spec.workload_name)}",
+            f"Target:        {spec.target} (simulated: nothing on this machine is changed)",
+            f"Metric:        {escape(self.metric)} ({spec.metric_direction})",
+            f"Algorithm:     {data['agent'].algorithm}",
+            f"Budget:        {data['budget']:,} environment steps",
+            f"Run directory: {escape(data['run_dir'])}",
+        ]
+        self.rc.print(Panel("\n".join(lines), title="cli-ai tune (policy)", title_align="left", expand=False))
+        for note in data["notes"]:
+            self.rc.print(f"[cyan]note:[/] {escape(note)}", soft_wrap=True)
+        self.progress = Progress(TextColumn("[bold]steps"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                                 TextColumn("{task.fields[best]}"), console=self.rc, transient=True)
+        self.task = self.progress.add_task("train", total=data["budget"], best="")
+        self.progress.start()
+        self._done = 0
+
+    def on_episode(self, data: dict) -> None:
+        ep = data["episode"]
+        if self._every is None:  # about 25 lines over the whole run
+            self._every = max(1, math.ceil(data["budget"] / max(ep.steps, 1) / 25))
+        if ep.index % self._every == 0:
+            self._print(f"episode {ep.index:>4}: {ep.steps} steps, reward {ep.reward:+.2f}, "
+                        f"mean {escape(self.metric)} {_fmt_num(ep.mean_metric)}")
+        if self.progress is not None:
+            self.progress.update(self.task, completed=data["steps"], best=f"episode {ep.index}")
+
+    def on_policy_finished(self, data: dict) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+        r = data["result"]
+        ev = r.extra.get("evaluation") or {}
+        table = Table(show_header=False, box=None, padding=(0, 2))
+        table.add_column(style="bold")
+        table.add_column()
+        table.add_row("Steps", f"{r.evaluations:,} of {r.budget:,} ({r.extra.get('episodes', 0)} episodes)")
+        table.add_row("Stopped", escape(r.stopped_reason))
+        table.add_row("Untrained (1st episode)", f"{_fmt_num(r.baseline)} {escape(r.metric or '')}")
+        if ev:
+            table.add_row(f"Trained ({ev['episodes']} eval episodes)",
+                          f"{_fmt_num(ev['mean_metric'])} ± {_fmt_num(ev['std_metric'])} {escape(r.metric or '')}")
+        table.add_row("Improvement", _pct(r.improvement))
+        self.rc.print(Panel(table, title="Training complete (SIMULATED target)", title_align="left", expand=False))
+        if r.model_path:
+            self.rc.print(f"model: {escape(r.model_path)}")
+        if r.run_dir:
+            self.rc.print(f"[dim]run directory: {escape(r.run_dir)}[/]")
+
+
+class TuneRenderer(PolicyRendering):
     """An event sink that draws the run. In --json mode it draws on stderr so
     stdout carries only the final JSON object."""
 
@@ -195,3 +253,29 @@ def confirmation_screen(console: Console, run) -> None:
     plan = run.checked.command
     if plan is not None and plan.shell:
         console.show_command("This benchmark runs through /bin/sh (--allow-shell). Exact command:", plan.text)
+
+
+
+def optimize_screen(console: Console, run, estimate: str) -> None:
+    """optimize's confirmation screen: what changes, how it is measured, how long."""
+    from cli_ai.pipeline import benchmark_text
+    from cli_ai.tactician.knobs import describe_range
+
+    rc = console.err
+    table = Table(title="Plan", title_justify="left")
+    table.add_column("param")
+    table.add_column("current")
+    table.add_column("search range")
+    table.add_column("safe range", style="dim")
+    for knob in run.space.knobs:
+        entry = run.checked.report.entries.get(knob.name)
+        table.add_row(knob.name, _fmt_value(run.current.get(knob.name, "-")), describe_range(knob.spec),
+                      entry.range_text() if entry else "-")
+    rc.print(table)
+    rc.print(f"Benchmark: {escape(benchmark_text(run.spec) or '-')}", soft_wrap=True)
+    rc.print(f"Metric:    {escape(run.spec.reward_metric or '-')} ({run.spec.metric_direction})")
+    rc.print(f"Budget:    {run.budget} evaluations, {escape(estimate)}")
+    if run.dry_run:
+        rc.print("[yellow]--dry-run:[/] the values above are not written; the benchmark does not run.")
+    else:
+        rc.print("Every original value is journaled first and restored at the end (cli-ai rollback after a crash).")

@@ -52,7 +52,7 @@ def plan_agent(algorithm: str, tc: TrainingConfig, steps: int, *, episode_len: i
         if n_steps > steps // 2:
             n_steps = int(min(tc.n_steps, max(4, math.ceil(steps / 4))))
             plan.notes.append(
-                f"PPO n_steps {tc.n_steps} -> {n_steps}, so that {steps} evaluations give "
+                f"PPO n_steps {tc.n_steps} -> {n_steps}, so that {steps} steps give "
                 f"{max(1, steps // n_steps)} policy update(s)"
             )
         batch = _largest_divisor_at_most(n_steps, tc.batch_size)

@@ -1,0 +1,93 @@
+"""`cli-ai plan` and `cli-ai optimize`: from a goal in plain words to a tuned
+configuration.
+
+    goal -> strategist (LLM or offline) -> spec -> checks -> confirmation -> tune -> summary -> apply?
+
+The plan and the system profile it was made for go into the run directory
+(`plan.json` with token usage, `profile.json`), so the run can be reproduced
+from `spec.json` and understood from the plan.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+from typing import Any
+
+from cli_ai.spec import TuningSpec
+
+
+@dataclass
+class PlanOptions:
+    provider: str = "auto"
+    model: str | None = None
+    base_url: str | None = None
+    timeout: float = 60.0
+    max_repairs: int = 2
+
+
+def make_plan(goal: str, options: PlanOptions, *, dry_run: bool = False, profile=None):
+    """The strategist's plan for `goal` (see cli_ai.strategist.make_plan)."""
+    from cli_ai.errors import BadInputError
+    from cli_ai.strategist import gather_profile
+    from cli_ai.strategist import make_plan as strategist_plan
+
+    if not goal or not goal.strip():
+        raise BadInputError('GOAL: empty; say what to optimize, e.g. "optimize this system for database workload"')
+    profile = profile or gather_profile()
+    plan = strategist_plan(goal, provider=options.provider, model=options.model, base_url=options.base_url,
+                           timeout=options.timeout, max_repairs=options.max_repairs, dry_run=dry_run, profile=profile)
+    return plan, profile
+
+
+_DURATION_FLAGS = (
+    (re.compile(r"^-T$"), None),                      # pgbench -T 30
+    (re.compile(r"^--time=(\d+)$"), 1),               # sysbench --time=30
+    (re.compile(r"^--runtime=(\d+)s?$"), 1),          # fio --runtime=30
+    (re.compile(r"^-d(\d+)s?$"), 1),                  # wrk -d30s
+    (re.compile(r"^--duration=(\d+)s?$"), 1),
+)
+
+
+def estimate_evaluation_seconds(spec: TuningSpec) -> tuple[float, bool]:
+    """(seconds per benchmark run, whether it is read from the command).
+    Falls back to the benchmark timeout as an upper bound."""
+    b = spec.benchmark
+    if b is None:
+        return 0.0, False
+    try:
+        argv = shlex.split(b.command) if b.command else list(b.args or ())
+    except ValueError:
+        argv = []
+    for i, arg in enumerate(argv):
+        for pattern, group in _DURATION_FLAGS:
+            m = pattern.match(arg)
+            if m:
+                if group is None and i + 1 < len(argv) and argv[i + 1].isdigit():
+                    return float(argv[i + 1]) * b.repeats + 0.0, True
+                if group is not None:
+                    return float(m.group(group)) * (b.repeats + b.warmup_runs), True
+    return float(b.timeout_s) * (b.repeats + b.warmup_runs), False
+
+
+def time_estimate_text(spec: TuningSpec, budget: int, dry_run: bool) -> str:
+    if dry_run:
+        return "seconds (simulated: no benchmark runs)"
+    per, exact = estimate_evaluation_seconds(spec)
+    total = per * budget
+    minutes = total / 60
+    if exact:
+        return f"about {minutes:.0f} min ({budget} runs of ~{per:.0f}s, plus learning)"
+    return f"at most {minutes:.0f} min ({budget} runs, each stopped after {per:.0f}s)"
+
+
+def attachments(plan, profile) -> dict[str, Any]:
+    return {"plan.json": plan.to_dict(), "profile.json": profile.to_dict()}
+
+
+def write_spec(path, spec_dict: dict[str, Any]) -> None:
+    import json
+    from pathlib import Path
+
+    Path(path).write_text(json.dumps(spec_dict, indent=2) + "\n")

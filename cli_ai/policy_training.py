@@ -1,0 +1,206 @@
+"""`cli-ai tune` for simulated targets (scheduler, autoscaling): train a policy.
+
+These targets change nothing on the machine: the env is a simulation, one
+step is one decision (route a request, scale workers), and the budget counts
+steps, not benchmark runs. The run directory is the same as a knob run's:
+spec.json, trajectory.csv (every step with its reward breakdown), the model,
+result.json and a progress plot. The result compares the policy's first
+training episode (untrained) with deterministic evaluation episodes of the
+trained policy on fresh seeded traffic.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import gymnasium as gym
+import numpy as np
+
+from cli_ai.errors import BadInputError, CliAiError, Interrupted
+from cli_ai.events import Event, EventSink, null_sink
+from cli_ai.results import RunDirectory, TuningResult
+from cli_ai.spec import TuningSpec
+from cli_ai.tactician.loop import improvement_pct
+
+CONTINUOUS_ONLY = ("ddpg", "td3", "sac", "per-ddpg")
+EVAL_EPISODES = 5
+
+
+@dataclass
+class EpisodeSummary:
+    index: int
+    steps: int
+    reward: float
+    mean_metric: float
+
+
+@dataclass
+class EpisodeTracker:
+    """Steps, episodes and budget of a policy-training run."""
+
+    budget: int
+    sink: EventSink = null_sink
+    rows: Any = None
+    steps: int = 0
+    episodes: list[EpisodeSummary] = field(default_factory=list)
+    _reward: float = 0.0
+    _metrics: list[float] = field(default_factory=list)
+    _ep_steps: int = 0
+
+    @property
+    def exhausted(self) -> bool:
+        return self.steps >= self.budget
+
+    def record(self, reward: float, terminated: bool, truncated: bool, info: Mapping[str, Any]) -> None:
+        self.steps += 1
+        self._ep_steps += 1
+        self._reward += float(reward)
+        metric = info.get("metric")
+        if metric is not None and math.isfinite(float(metric)):
+            self._metrics.append(float(metric))
+        if self.rows is not None:
+            row = {"step": self.steps, "episode": len(self.episodes), "reward": float(reward), "metric": metric}
+            for key, value in (info.get("reward_components") or {}).items():
+                if isinstance(value, (int, float, bool)):
+                    row[key] = float(value)
+            self.rows.add_row(row)
+        if terminated or truncated:
+            self._close_episode()
+
+    def _close_episode(self) -> None:
+        if not self._ep_steps:
+            return
+        ep = EpisodeSummary(len(self.episodes), self._ep_steps, self._reward,
+                            float(np.mean(self._metrics)) if self._metrics else float("nan"))
+        self.episodes.append(ep)
+        self.sink(Event("episode", {"episode": ep, "steps": self.steps, "budget": self.budget}))
+        self._reward, self._metrics, self._ep_steps = 0.0, [], 0
+
+
+class _Recording(gym.Wrapper):
+    def __init__(self, env: gym.Env, tracker: EpisodeTracker):
+        super().__init__(env)
+        self.tracker = tracker
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self.tracker.record(reward, terminated, truncated, info)
+        return obs, reward, terminated, truncated, info
+
+
+def evaluate_policy_metric(model, spec: TuningSpec, *, seed: int, episodes: int) -> dict[str, Any]:
+    """Deterministic roll-outs of `model` on fresh envs; mean of the per-step metric."""
+    from cli_ai.tactician.envs import make_target_env
+
+    means, rewards = [], []
+    for i in range(episodes):
+        env = make_target_env(spec, seed=seed + i)
+        obs, _ = env.reset(seed=seed + i)
+        done, total, metrics = False, 0.0, []
+        while not done:
+            action, _ = model.predict(obs, deterministic=True)
+            obs, reward, terminated, truncated, info = env.step(action)
+            total += float(reward)
+            if info.get("metric") is not None:
+                metrics.append(float(info["metric"]))
+            done = terminated or truncated
+        env.close()
+        means.append(float(np.mean(metrics)) if metrics else float("nan"))
+        rewards.append(total)
+    return {"episodes": episodes, "seed": seed, "mean_metric": float(np.mean(means)), "std_metric": float(np.std(means)),
+            "mean_reward": float(np.mean(rewards)), "per_episode_metric": means}
+
+
+def train_policy(spec: TuningSpec, options, *, sink: EventSink = null_sink) -> TuningResult:
+    from cli_ai.tactician.agents.factory import build_agent, plan_agent
+    from cli_ai.tactician.envs import make_target_env
+    from cli_ai.tactician.loop import budget_callback
+
+    spec = spec.with_overrides(budget=options.budget, algorithm=options.algorithm, seed=options.seed)
+    tc = spec.training_config
+    algorithm = tc.algorithm
+    if algorithm in CONTINUOUS_ONLY:
+        raise BadInputError(
+            f"training_config.algorithm: {algorithm} needs a continuous action space; the {spec.target} target "
+            "decides discretely: use ppo (or random)"
+        )
+    budget = tc.budget if tc.budget is not None else tc.total_timesteps
+    seed = tc.seed if tc.seed is not None else 0
+    started = time.monotonic()
+    rundir = RunDirectory(options.output_dir)
+    rundir.flush_every = 500
+    rundir.write_json("spec.json", spec.to_dict())
+    for name, payload in options.attachments.items():
+        rundir.write_json(name, payload)
+    tracker = EpisodeTracker(budget=budget, sink=sink, rows=rundir)
+    plan = plan_agent(algorithm, tc, budget)
+    env = _Recording(make_target_env(spec, seed=seed), tracker)
+    sink(Event("policy_started", {"spec": spec, "budget": budget, "agent": plan, "run_dir": str(rundir.path),
+                                  "notes": plan.notes}))
+    stopped, error, model_path, evaluation = "budget spent", None, None, None
+    try:
+        agent = build_agent(plan, env, seed=seed, verbose=options.verbose)
+        if hasattr(agent, "policy"):
+            agent.learn(total_timesteps=budget, callback=budget_callback(tracker), progress_bar=False)
+            agent.save(rundir.path / "model.zip")
+            model_path = str(rundir.path / "model.zip")
+            evaluation = evaluate_policy_metric(agent, spec, seed=seed + 10_000, episodes=EVAL_EPISODES)
+        else:
+            agent.learn(budget, callback=lambda info: not tracker.exhausted)
+    except (Interrupted, KeyboardInterrupt) as exc:
+        stopped, error = "interrupted", exc
+    except CliAiError as exc:
+        stopped, error = f"error: {exc}", exc
+    rundir.close()
+    first = tracker.episodes[0].mean_metric if tracker.episodes else None
+    best = evaluation["mean_metric"] if evaluation else None
+    improvement = improvement_pct(best, first, spec.metric_direction) if first is not None and best is not None else None
+    result = TuningResult(
+        workload=spec.workload_name, target=spec.target, metric=spec.reward_metric, direction=spec.metric_direction,
+        algorithm=algorithm, budget=budget, simulated=True, baseline_config={}, best_config={},
+        baseline=first, best=best, improvement=improvement, evaluations=tracker.steps, failed_steps=0,
+        stopped_reason=stopped, success=error is None, duration_s=time.monotonic() - started,
+        run_dir=str(rundir.path), model_path=model_path, seed=seed, notes=list(plan.notes),
+        extra={"kind": "policy", "episodes": len(tracker.episodes), "evaluation": evaluation,
+               "baseline_is": "mean metric of the first training episode (untrained policy)",
+               "best_is": f"mean metric of {EVAL_EPISODES} deterministic evaluation episodes of the trained policy"},
+    )
+    rundir.write_json("result.json", result.to_json())
+    _plot_episodes(tracker.episodes, rundir.path / "plots" / "progress.png", spec, evaluation)
+    sink(Event("policy_finished", {"result": result}))
+    if error is not None:
+        raise error
+    return result
+
+
+def _plot_episodes(episodes: list[EpisodeSummary], path: Path, spec: TuningSpec, evaluation) -> None:
+    if not episodes:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    xs = [e.index for e in episodes]
+    ax1.plot(xs, [e.reward for e in episodes], color="#4c72b0", label="episode reward")
+    ax1.set_xlabel("training episode")
+    ax1.set_ylabel("total reward")
+    ax1.legend()
+    ax1.grid(alpha=0.3)
+    ax2.plot(xs, [e.mean_metric for e in episodes], color="#dd8452", label=f"mean {spec.reward_metric} (training)")
+    if evaluation:
+        ax2.axhline(evaluation["mean_metric"], color="#55a868", linestyle="--", label="trained policy (evaluation)")
+    ax2.set_xlabel("training episode")
+    ax2.set_ylabel(f"{spec.reward_metric} ({'lower' if spec.metric_direction == 'minimize' else 'higher'} is better)")
+    ax2.legend()
+    ax2.grid(alpha=0.3)
+    fig.suptitle(f"{spec.workload_name}: policy training (simulated {spec.target})")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
