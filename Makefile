@@ -26,8 +26,10 @@ tools:
 test: install tools
 	$(VENV)/bin/pytest -q
 
+# The main job on the embedded default (the offline strategist), simulated:
+# no API key, no root, nothing on the machine changes.
 demo: install
-	$(VENV)/bin/cli-ai tune examples/postgresql_oltp.json --dry-run --budget 30 --seed 1
+	$(VENV)/bin/cli-ai optimize "optimize this system for database workload" --dry-run --yes --budget 20 --seed 1
 
 bench: install
 	$(PY) bench/overhead.py
