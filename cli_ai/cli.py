@@ -151,6 +151,12 @@ def tune(
     allow_shell: bool = typer.Option(False, "--allow-shell", help="Let the benchmark command use shell syntax (confirmed)."),
     clamp: bool = typer.Option(False, "--clamp", help="Narrow ranges outside the safe ones instead of refusing."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the summary."),
+    replay_buffer_size: Optional[int] = typer.Option(None, "--replay-buffer-size", min=1, help="PER buffer size (per-ddpg; mosquitto default 100000)."),
+    replay_alpha: Optional[float] = typer.Option(None, "--replay-alpha", min=0, help="PER prioritization strength alpha."),
+    replay_beta: Optional[float] = typer.Option(None, "--replay-beta", min=0, max=1, help="PER importance-sampling beta at the start."),
+    replay_beta_increment: Optional[float] = typer.Option(None, "--replay-beta-increment", min=0, help="PER beta increase per sampling."),
+    enable_workload: Optional[bool] = typer.Option(None, "--enable-workload/--no-workload", help="Mosquitto: run the MQTT workload while measuring (default on)."),
+    total_timesteps: Optional[int] = typer.Option(None, "--total-timesteps", min=1, help="Mosquitto (seed 000): agent steps after the baseline; budget = N + 1."),
 ) -> None:
     """Search a spec's space for the best configuration (apply, benchmark, learn, restore)."""
     from cli_ai import pipeline, tuning
@@ -159,7 +165,10 @@ def tune(
     console = _console(json_mode=json_out, quiet=quiet)
     options = tuning.TuneOptions(dry_run=dry_run, algorithm=algo, budget=budget, seed=seed,
                                  output_dir=str(output_dir) if output_dir else None, yes=yes,
-                                 allow_shell=allow_shell, clamp=clamp)
+                                 allow_shell=allow_shell, clamp=clamp,
+                                 broker={"replay_buffer_size": replay_buffer_size, "replay_alpha": replay_alpha,
+                                         "replay_beta": replay_beta, "replay_beta_increment": replay_beta_increment,
+                                         "enable_workload": enable_workload, "total_timesteps": total_timesteps})
 
     def confirm(run) -> None:
         needs_shell = run.checked.command is not None and run.checked.command.shell

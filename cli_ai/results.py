@@ -152,6 +152,8 @@ class RunDirectory:
         # Knob runs flush every row (a crash keeps every evaluation); simulated
         # targets take thousands of steps per second and flush in batches.
         self.flush_every = 1
+        # Target-specific columns for each evaluation (the broker's seed-000 columns).
+        self.extra_columns = None
 
     def write_json(self, name: str, payload: Any) -> Path:
         p = self.path / name
@@ -190,7 +192,10 @@ class RunDirectory:
 
     def __call__(self, event: Event) -> None:
         if event.kind in ("baseline", "step"):
-            self.add_row(trajectory_row(event.data["record"]))
+            row = trajectory_row(event.data["record"])
+            if self.extra_columns is not None:
+                row.update({k: v for k, v in self.extra_columns(event.data["record"]).items() if k not in row})
+            self.add_row(row)
         elif event.kind == "sim_step":
             self.add_row(event.data["row"])
 

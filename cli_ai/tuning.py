@@ -30,6 +30,7 @@ from cli_ai.tactician.backends.sysctl import SysctlBackend
 from cli_ai.tactician.knobs import KnobSpace
 
 DEFAULT_BUDGET_CAP = 100
+KNOB_TARGETS = ("sysctl", "command", "mosquitto")
 
 
 @dataclass
@@ -45,6 +46,8 @@ class TuneOptions:
     verbose: int = 0
     proc_root: str = "/proc/sys"
     attachments: dict[str, Any] = field(default_factory=dict)
+    # Seed 000's broker flags (--replay-*, --enable-workload, --total-timesteps); None = from the spec.
+    broker: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -89,9 +92,12 @@ def _knob_space(checked: CheckedSpec) -> KnobSpace:
 
 def prepare(spec: TuningSpec, options: TuneOptions) -> PreparedRun:
     """Checks and decisions; raises before anything runs."""
-    spec = spec.with_overrides(budget=options.budget, algorithm=options.algorithm, seed=options.seed)
-    if spec.target not in ("sysctl", "command"):
-        raise SafetyError(f"target: {spec.target!r} is tuned by its own path; this run handles sysctl and command")
+    budget = options.budget
+    if spec.target == "mosquitto" and options.broker.get("total_timesteps") is not None and budget is None:
+        budget = options.broker["total_timesteps"] + 1  # seed 000: N agent steps after the baseline
+    spec = spec.with_overrides(budget=budget, algorithm=options.algorithm, seed=options.seed)
+    if spec.target not in KNOB_TARGETS:
+        raise SafetyError(f"target: {spec.target!r} is tuned by its own path; this run handles {', '.join(KNOB_TARGETS)}")
     checked = check_loaded_spec(spec, clamp=options.clamp, allow_shell=options.allow_shell,
                                 dry_run=options.dry_run, proc_root=options.proc_root)
     notes = list(checked.report.notes)
@@ -113,6 +119,10 @@ def _current_values(run: PreparedRun, options: TuneOptions) -> dict[str, Value]:
     space = run.space
     if run.spec.target == "command":
         return space.defaults()
+    if run.spec.target == "mosquitto":
+        from cli_ai.broker.target import broker_current_values
+
+        return broker_current_values(run.spec)
     backend = SysctlBackend(options.proc_root)
     out: dict[str, Value] = {}
     for knob in space.knobs:
@@ -206,11 +216,19 @@ def make_dry_evaluator(run: PreparedRun):
     surrogate = SurrogateBenchmark(run.space, direction=run.spec.metric_direction, seed=run.seed)
     metric_name = run.spec.reward_metric or "metric"
 
+    minimize = run.spec.metric_direction == "minimize"
+
     def evaluate(values: Mapping[str, Value]) -> Evaluation:
         started = time.perf_counter()
         metric, system = surrogate.measure(values)
+        # Rewards that want throughput and latency (cdbtuner, hybrid) get a
+        # consistent simulated pair: the metric itself on its side, and the
+        # other one moving with the same response surface.
+        q = surrogate.quality(values)
+        throughput = surrogate.level * (0.4 + 0.8 * q) if minimize else metric
+        latency = metric if minimize else 20.0 * (1.6 - 0.8 * q)
         return Evaluation(metric=metric, metrics={metric_name: metric}, duration_s=time.perf_counter() - started,
-                          system=system)
+                          throughput=throughput, latency_ms=latency, system=system)
 
     evaluate.surrogate = surrogate  # type: ignore[attr-defined]
     return evaluate
@@ -220,20 +238,76 @@ def make_dry_evaluator(run: PreparedRun):
 
 
 def make_backend(run: PreparedRun, options: TuneOptions) -> Backend:
-    if run.dry_run or run.spec.target == "command":
+    if run.dry_run or run.spec.target in ("command", "mosquitto"):
         return SimulatedBackend(run.current)
     return SysctlBackend(options.proc_root)
+
+
+@dataclass
+class _Target:
+    """Where one knob run's values live and how they are measured."""
+
+    backend: Backend
+    evaluate: Any
+    observer: Any
+    reward: Any
+    broker: Any = None  # a MosquittoTarget on a real broker run
+
+    def close(self) -> None:
+        if self.broker is not None:
+            self.broker.close()
+
+
+def _make_target(run: PreparedRun, options: TuneOptions, sink: EventSink) -> _Target:
+    from cli_ai.tactician.observe import SystemObserver
+    from cli_ai.tactician.rewards import make_reward
+    from cli_ai.tactician.surrogate import SimulatedObserver
+
+    spec = run.spec
+    if spec.target == "mosquitto":
+        from cli_ai.broker.target import BrokerOptions, MosquittoTarget, broker_reward
+
+        reward = broker_reward(spec)
+        if not run.dry_run:
+            flags = {k: v for k, v in options.broker.items() if k != "total_timesteps"}
+            broker = MosquittoTarget(spec, seed=run.seed, options=BrokerOptions.from_spec(spec, **flags), sink=sink)
+            return _Target(broker.backend, broker.evaluate, SystemObserver(), reward, broker)
+    else:
+        reward = make_reward(spec.reward, spec.metric_direction)
+    backend = make_backend(run, options)
+    if not run.dry_run:
+        return _Target(backend, make_real_evaluator(spec, run.checked.command), SystemObserver(), reward)
+    observer = SimulatedObserver()
+    surrogate_eval = make_dry_evaluator(run)
+
+    def evaluate(values):  # keep the simulated observer in step with the surrogate
+        result = surrogate_eval(values)
+        observer.last = dict(result.system or {})
+        return result
+
+    return _Target(backend, evaluate, observer, reward)
+
+
+def _agent_plan(run: PreparedRun, options: TuneOptions):
+    from cli_ai.tactician.agents.factory import plan_agent
+
+    plan = plan_agent(run.algorithm, run.spec.training_config, run.budget - 1)
+    if run.spec.target == "mosquitto" and run.algorithm == "per-ddpg":
+        from cli_ai.broker.target import BrokerOptions
+
+        flags = {k: v for k, v in options.broker.items() if k != "total_timesteps"}
+        broker_opts = BrokerOptions.from_spec(run.spec, **flags)
+        plan.replay_kwargs = broker_opts.replay_kwargs()
+        plan.forced.update(broker_opts.agent_overrides())
+    return plan
 
 
 def execute(run: PreparedRun, options: TuneOptions, sink: EventSink = null_sink) -> TuningResult:
     """Run the search under the guard; always restore; write the run directory."""
     from cli_ai.safety.guard import FailureCounter, Guard
-    from cli_ai.tactician.agents.factory import build_agent, plan_agent
+    from cli_ai.tactician.agents.factory import build_agent
     from cli_ai.tactician.envs.knob_env import KnobTuningEnv
     from cli_ai.tactician.loop import RecordingWrapper, Tracker, run_agent
-    from cli_ai.tactician.observe import SystemObserver
-    from cli_ai.tactician.rewards import make_reward
-    from cli_ai.tactician.surrogate import SimulatedObserver
 
     spec = run.spec
     started = time.monotonic()
@@ -241,53 +315,62 @@ def execute(run: PreparedRun, options: TuneOptions, sink: EventSink = null_sink)
     rundir.write_json("spec.json", spec.to_dict())
     for name, payload in options.attachments.items():
         rundir.write_json(name, payload)
+    if spec.target == "mosquitto":
+        from cli_ai.broker.target import broker_step_csv_row
+
+        rundir.extra_columns = lambda record: broker_step_csv_row(record, run.space)
     tracker = Tracker(direction=spec.metric_direction, budget=run.budget, sink=fanout(sink, rundir))
-    agent_plan = plan_agent(run.algorithm, spec.training_config, run.budget - 1)
+    agent_plan = _agent_plan(run, options)
     run.notes.extend(agent_plan.notes)
     sink(Event("run_started", {"run": run, "run_dir": str(rundir.path), "agent": agent_plan,
                                "benchmark": benchmark_text(spec)}))
-
-    backend = make_backend(run, options)
-    evaluate = make_dry_evaluator(run) if run.dry_run else make_real_evaluator(spec, run.checked.command)
-    observer = SimulatedObserver() if run.dry_run else SystemObserver()
-    if run.dry_run:
-        base_eval = evaluate
-
-        def evaluate(values):  # keep the simulated observer in step with the surrogate
-            result = base_eval(values)
-            observer.last = dict(result.system or {})
-            return result
 
     netns = [n for n in run.space.names if (lookup(n) and lookup(n).netns)]
     stopped = "budget spent"
     error: BaseException | None = None
     model_path = None
+    target: _Target | None = None
     try:
-        with Guard(backend, run.space.names, sink=sink, workload=spec.workload_name, netns_params=netns) as guard:
-            env = KnobTuningEnv(
-                run.space,
-                evaluate,
-                apply=guard.apply,
-                read=backend.read,
-                observer=observer,
-                reward=make_reward(spec.reward, spec.metric_direction),
-                state_metrics=[m.metric for m in spec.state_space],
-                max_steps_per_episode=min(spec.training_config.max_steps_per_episode, run.budget),
-                failure_penalty=spec.safety.failure_penalty,
-                failures=FailureCounter(spec.safety.max_consecutive_failures),
-            )
+        target = _make_target(run, options, sink)
+        with Guard(target.backend, run.space.names, sink=sink, workload=spec.workload_name,
+                   netns_params=netns) as guard:
+            failures = FailureCounter(spec.safety.max_consecutive_failures)
+            if target.broker is not None:
+                from cli_ai.broker.target import make_broker_env
+
+                for path, backup in target.broker.journal_files():
+                    guard.record_file(path, backup)
+                env = make_broker_env(spec, target.broker, guard.apply, space=run.space, reward=target.reward,
+                                      failures=failures, budget=run.budget)
+            else:
+                env = KnobTuningEnv(
+                    run.space,
+                    target.evaluate,
+                    apply=guard.apply,
+                    read=target.backend.read,
+                    observer=target.observer,
+                    reward=target.reward,
+                    state_metrics=[m.metric for m in spec.state_space],
+                    max_steps_per_episode=min(spec.training_config.max_steps_per_episode, run.budget),
+                    failure_penalty=spec.safety.failure_penalty,
+                    failures=failures,
+                )
             wrapped = RecordingWrapper(env, tracker)
             wrapped.reset(seed=run.seed)  # the baseline: evaluation 1 of the budget
             agent = build_agent(agent_plan, wrapped, seed=run.seed, verbose=options.verbose)
             run_agent(agent, tracker, run.budget - 1)
             if hasattr(agent, "policy"):
-                model_path = str(agent.save(rundir.path / "model.zip") or (rundir.path / "model.zip"))
+                agent.save(rundir.path / "model.zip")
+                model_path = str(rundir.path / "model.zip")
     except TooManyFailures as exc:
         stopped, error = "too many consecutive failures", exc
     except (Interrupted, KeyboardInterrupt) as exc:
         stopped, error = "interrupted", exc
     except CliAiError as exc:
         stopped, error = f"error: {exc}", exc
+    finally:
+        if target is not None:
+            target.close()
 
     rundir.close()
     result = _result(run, tracker, stopped, error, time.monotonic() - started, str(rundir.path), model_path)

@@ -151,6 +151,12 @@ class TuneRenderer(PolicyRendering):
     def _print(self, text: str) -> None:
         (self.progress.console if self.progress else self.rc).print(text, soft_wrap=True, highlight=False)
 
+    def on_target_warning(self, data: dict) -> None:
+        self._print(f"[yellow]warning:[/] {escape(str(data.get('message', data)))}")
+
+    def on_broker_refused(self, data: dict) -> None:
+        self._print(f"[red]broker refused the config:[/] {escape(str(data.get('reason', data.get('message', ''))))}")
+
     def on_journal_written(self, data: dict) -> None:
         self._print(f"[dim]journal of {len(data['originals'])} original value(s) written to {escape(data['path'])}[/]")
 

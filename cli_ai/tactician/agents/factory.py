@@ -27,6 +27,9 @@ class AgentPlan:
     kwargs: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     preset: str | None = None
+    # Arguments that win even over a preset (seed 000's --replay-buffer-size).
+    forced: dict[str, Any] = field(default_factory=dict)
+    replay_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 def _largest_divisor_at_most(n: int, cap: int) -> int:
@@ -112,11 +115,13 @@ def build_agent(plan: AgentPlan, env, *, seed: int | None = None, verbose: int =
             # The preset's own learning rates, tau, gamma, batch and buffer win.
             for key in ("learning_rate", "gamma", "tau", "batch_size", "buffer_size"):
                 overrides.pop(key, None)
-        return build_per_ddpg(env, preset=plan.preset, overrides=overrides, seed=seed, verbose=verbose)
+        overrides.update(plan.forced)
+        return build_per_ddpg(env, preset=plan.preset, overrides=overrides, replay_kwargs=plan.replay_kwargs or None,
+                              seed=seed, verbose=verbose)
     import stable_baselines3 as sb3
 
     cls = getattr(sb3, SB3_ALGORITHMS[plan.algorithm])
-    kwargs = dict(plan.kwargs)
+    kwargs = {**plan.kwargs, **plan.forced}
     if plan.algorithm in ("ddpg", "td3"):
         from stable_baselines3.common.noise import NormalActionNoise
 
