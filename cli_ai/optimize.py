@@ -71,10 +71,11 @@ def estimate_evaluation_seconds(spec: TuningSpec) -> tuple[float, bool]:
     return float(b.timeout_s) * (b.repeats + b.warmup_runs), False
 
 
-def time_estimate_text(spec: TuningSpec, budget: int, dry_run: bool) -> str:
+def time_estimate_text(spec: TuningSpec, budget: int, dry_run: bool, verify: int = 0) -> str:
     if dry_run:
         return "seconds (simulated: no benchmark runs)"
     per, exact = estimate_evaluation_seconds(spec)
+    budget += 2 * verify  # the re-measurements of baseline and best
     total = per * budget
     minutes = total / 60
     if exact:

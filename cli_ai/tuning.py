@@ -46,6 +46,8 @@ class TuneOptions:
     verbose: int = 0
     proc_root: str = "/proc/sys"
     attachments: dict[str, Any] = field(default_factory=dict)
+    # Re-measure baseline and best this many times each at the end (interleaved).
+    verify: int = 0
     # Seed 000's broker flags (--replay-*, --enable-workload, --total-timesteps); None = from the spec.
     broker: dict[str, Any] = field(default_factory=dict)
 
@@ -329,6 +331,7 @@ def execute(run: PreparedRun, options: TuneOptions, sink: EventSink = null_sink)
     stopped = "budget spent"
     error: BaseException | None = None
     model_path = None
+    verification = None
     target: _Target | None = None
     try:
         target = _make_target(run, options, sink)
@@ -362,6 +365,8 @@ def execute(run: PreparedRun, options: TuneOptions, sink: EventSink = null_sink)
             if hasattr(agent, "policy"):
                 agent.save(rundir.path / "model.zip")
                 model_path = str(rundir.path / "model.zip")
+            if options.verify and tracker.best is not None and tracker.best is not tracker.baseline:
+                verification = _verify(options.verify, tracker, guard.apply, target.evaluate, spec, sink)
     except TooManyFailures as exc:
         stopped, error = "too many consecutive failures", exc
     except (Interrupted, KeyboardInterrupt) as exc:
@@ -374,6 +379,8 @@ def execute(run: PreparedRun, options: TuneOptions, sink: EventSink = null_sink)
 
     rundir.close()
     result = _result(run, tracker, stopped, error, time.monotonic() - started, str(rundir.path), model_path)
+    if verification is not None:
+        result.extra["verification"] = verification
     rundir.write_json("result.json", result.to_json())
     plot_progress(tracker.records, rundir.path / "plots" / "progress.png", metric=spec.reward_metric or "metric",
                   direction=spec.metric_direction, simulated=run.dry_run)
@@ -381,6 +388,20 @@ def execute(run: PreparedRun, options: TuneOptions, sink: EventSink = null_sink)
     if error is not None:
         raise error
     return result
+
+
+def _verify(runs: int, tracker, apply, evaluate, spec: TuningSpec, sink: EventSink) -> dict[str, Any]:
+    from cli_ai.tactician.verify import verify
+
+    sink(Event("verify_started", {"runs": runs}))
+
+    def on_run(label, i, metric, error):
+        sink(Event("verify_run", {"label": label, "index": i, "metric": metric, "error": error}))
+
+    outcome = verify(runs, tracker.baseline.values, tracker.best.values, apply=apply, evaluate=evaluate,
+                     direction=spec.metric_direction, on_run=on_run).summary()
+    sink(Event("verify_finished", {"summary": outcome}))
+    return outcome
 
 
 def _result(run: PreparedRun, tracker, stopped: str, error, duration: float, run_dir: str, model_path) -> TuningResult:

@@ -188,6 +188,18 @@ class TuneRenderer(PolicyRendering):
         if self.progress is not None and self.task is not None:
             self.progress.update(self.task, advance=n, best=f"best {_fmt_num(best)}")
 
+    def on_verify_started(self, data: dict) -> None:
+        self._print(f"[bold]verifying[/]: {data['runs']} interleaved runs each of the baseline and the best configuration")
+
+    def on_verify_run(self, data: dict) -> None:
+        if data["error"]:
+            self._print(f"  {data['label']} run {data['index'] + 1} [red]failed[/]: {escape(data['error'])}")
+        else:
+            self._print(f"  {data['label']:<8} run {data['index'] + 1}: {escape(self.metric)}={_fmt_num(data['metric'])}")
+
+    def on_verify_finished(self, data: dict) -> None:
+        pass  # shown in the summary
+
     def on_restored(self, data: dict) -> None:
         if data.get("changed") and not self.simulated:
             self._print(f"[green]✓[/] restored {len(data['values'])} original value(s)")
@@ -210,7 +222,18 @@ class TuneRenderer(PolicyRendering):
         table.add_row("Stopped", escape(r.stopped_reason))
         table.add_row("Baseline", f"{_fmt_num(r.baseline)} {escape(r.metric or '')}")
         table.add_row("Best", f"{_fmt_num(r.best)} {escape(r.metric or '')}")
-        table.add_row("Improvement", _pct(r.improvement))
+        table.add_row("Improvement", _pct(r.improvement) + ("" if r.extra.get("verification") else
+                                                            " [dim](best single measurement; --verify N re-measures)[/]"))
+        ver = r.extra.get("verification")
+        if ver:
+            colour = {"better": "green", "worse": "red"}.get(ver["verdict"], "yellow")
+            if ver["baseline_mean"] is not None and ver["best_mean"] is not None:
+                table.add_row("Verified", f"baseline {_fmt_num(ver['baseline_mean'])} ± {_fmt_num(ver['baseline_std'])}, "
+                                          f"best {_fmt_num(ver['best_mean'])} ± {_fmt_num(ver['best_std'])} "
+                                          f"({len(ver['best_runs'])} runs each): {_pct(ver['improvement'])} "
+                                          f"[{colour}]{ver['verdict']}[/]")
+            else:
+                table.add_row("Verified", f"[red]{ver['verdict']}[/] ({len(ver['failures'])} failed runs)")
         title = "Optimization complete" + (" (SIMULATED)" if r.simulated else "")
         self.rc.print(Panel(table, title=title, title_align="left", expand=False))
         if r.best_config:
