@@ -106,3 +106,56 @@ def search(term: str | None = None) -> list[CatalogEntry]:
         return entries
     t = term.lower()
     return [e for e in entries if t in e.name.lower() or t in e.description.lower()]
+
+
+# --------------------------------------------------------------------------- mosquitto
+
+#: How a mosquitto option takes effect (the catalogue's "reload" field, from
+#: mosquitto.conf(5) of mosquitto 2.0):
+#:   "reload"          - re-read on SIGHUP and applied to every client;
+#:   "new-connections" - re-read on SIGHUP but used only when a client connects
+#:                       (set_tcp_nodelay, max_keepalive): a managed broker
+#:                       restarts so that the workload's long-lived clients see it;
+#:   "restart"         - not reloaded (listener options such as max_connections):
+#:                       only a restart applies it.
+MOSQUITTO_RELOAD_KINDS = ("reload", "new-connections", "restart")
+
+
+@dataclass(frozen=True)
+class MosquittoOption:
+    """One mosquitto.conf option cli-ai may tune: its safe range (`entry`, the
+    same shape as a sysctl's, so the same range checks apply), how it takes
+    effect (`reload`) and whether it belongs to a listener (`scope`)."""
+
+    entry: CatalogEntry
+    reload: str = "reload"
+    scope: str = "global"  # "global" | "listener"
+
+    @property
+    def name(self) -> str:
+        return self.entry.name
+
+    @property
+    def type(self) -> str:
+        return self.entry.type
+
+    @property
+    def default(self) -> Any:
+        return self.entry.default
+
+
+@lru_cache(maxsize=1)
+def load_mosquitto_catalog() -> dict[str, MosquittoOption]:
+    """All mosquitto options by name (the catalogue's "mosquitto" section)."""
+    data = json.loads(CATALOG_FILE.read_text(encoding="utf-8"))
+    out: dict[str, MosquittoOption] = {}
+    for name, raw in data.get("mosquitto", {}).items():
+        reload = raw.get("reload", "reload")
+        if reload not in MOSQUITTO_RELOAD_KINDS:
+            raise ValueError(f"catalog.json: mosquitto.{name}.reload {reload!r} is not one of {MOSQUITTO_RELOAD_KINDS}")
+        out[name] = MosquittoOption(_entry(name, raw), reload, raw.get("scope", "global"))
+    return out
+
+
+def mosquitto_lookup(name: str) -> MosquittoOption | None:
+    return load_mosquitto_catalog().get(name)

@@ -15,6 +15,10 @@ def backend_from_description(desc: dict[str, Any]) -> Backend:
     config = desc.get("config", {})
     if kind == "sysctl":
         return SysctlBackend(**config)
+    if kind == "mosquitto":
+        from cli_ai.broker.backend import MosquittoBackend
+
+        return MosquittoBackend.from_description(config)
     raise ValueError(f"the journal names an unknown backend kind {kind!r}")
 
 

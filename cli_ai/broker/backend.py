@@ -1,0 +1,879 @@
+"""MosquittoBackend: a Mosquitto broker's configuration as knob values.
+
+Two modes.
+
+**Managed** (the default): the backend runs a broker of its own, bound to
+127.0.0.1 on a free port, in a temporary directory that holds its config, log
+and persistence file. Every `write` renders `mosquitto.conf` from the knob
+values and applies it: SIGHUP for the options mosquitto reloads, a restart for
+those it does not. `close()` (and leaving the `with` block, also on an
+exception, and an atexit hook) stops the broker and removes the directory;
+a directory left by a process that died (kill -9) is swept, with its broker,
+by the next managed backend. Such a backend changes nothing outside its own
+directory, so it is not journaled (`changes_machine = False`).
+
+**Attach**: the backend edits the config file of an existing broker and runs
+the reload command the spec names (the restart command for listener options).
+Only the lines of tuned options change; when every value is back at its
+original, the file is byte for byte the original again. Before the first write
+the original is copied to `<config>.cli-ai-orig`; `describe()` names the file,
+the commands and the backup, so `backend_from_description` rebuilds the backend
+for `cli-ai rollback` after a crash. This backend is journaled
+(`changes_machine = True`).
+
+How each option takes effect (mosquitto 2.0, mosquitto.conf(5); the
+catalogue's `reload` field is the source of truth, this is a summary):
+
+| option                                                             | on SIGHUP                   | managed backend | attach backend  |
+| ------------------------------------------------------------------ | --------------------------- | --------------- | --------------- |
+| max_inflight_messages, max_inflight_bytes, max_queued_messages,    | reloaded                    | SIGHUP          | reload_command  |
+| max_queued_bytes, message_size_limit, max_packet_size,             |                             |                 |                 |
+| persistence, autosave_interval, autosave_on_changes, sys_interval, |                             |                 |                 |
+| upgrade_outgoing_qos, queue_qos0_messages, memory_limit            |                             |                 |                 |
+| set_tcp_nodelay, max_keepalive                                     | reloaded, used at connect   | restart (so the | reload_command  |
+|                                                                    | time only                   | workload's      | (new clients)   |
+|                                                                    |                             | clients see it) |                 |
+| max_connections, max_topic_alias (listener options)                | not reloaded                | restart         | restart_command |
+
+If a value makes mosquitto refuse its configuration (it exits at start, or
+logs `Error:` while reloading), `write` raises `BackendWriteError`, after
+bringing the broker back on the last good configuration, so the run goes on.
+In attach mode the backend cannot read the broker's log; it first starts a
+throwaway broker on a free port with the new values to see whether mosquitto
+takes them, and checks the broker still accepts connections after reloading.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import pwd
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import weakref
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from cli_ai.broker.settings import AttachConfig
+from cli_ai.errors import BackendWriteError, TargetError
+from cli_ai.safety.catalog import MosquittoOption, load_mosquitto_catalog
+from cli_ai.tactician.backends.base import Backend, Value, same_value
+
+WORKDIR_PREFIX = "cli-ai-mosquitto-"
+BACKUP_SUFFIX = ".cli-ai-orig"
+MANAGED_HEADER = "# Written by cli-ai for a private tuning broker; removed when the run ends.\n"
+ATTACH_HEADER = "# cli-ai: tuned values (cli-ai restores the original file when the run ends, or `cli-ai rollback`)\n"
+EventCallback = Callable[[str, dict], None]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def find_mosquitto(binary: str | None = None) -> str:
+    """The mosquitto program: `binary`, else on PATH, else /usr/sbin/mosquitto."""
+    for candidate in ([binary] if binary else ["mosquitto", "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"]):
+        found = shutil.which(candidate) if candidate else None
+        if found:
+            return found
+    raise TargetError(
+        f"{binary or 'mosquitto'}: not found; install it (apt-get install mosquitto) or set mosquitto.binary"
+    )
+
+
+def catalog() -> dict[str, MosquittoOption]:
+    return load_mosquitto_catalog()
+
+
+def option(name: str) -> MosquittoOption:
+    opt = catalog().get(name)
+    if opt is None:
+        raise BackendWriteError(f"{name}: not a mosquitto option cli-ai tunes (see the catalogue's mosquitto section)")
+    return opt
+
+
+def format_value(name: str, value: Value) -> str:
+    """A value as mosquitto.conf spells it (true/false for flags)."""
+    kind = option(name).type
+    if kind == "bool":
+        if isinstance(value, str):
+            return "true" if value.strip().lower() in ("true", "1", "yes", "on") else "false"
+        return "true" if value else "false"
+    if kind == "int":
+        return str(int(value))  # type: ignore[arg-type]
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def parse_value(name: str, text: str) -> Value:
+    kind = option(name).type
+    text = text.strip()
+    if kind == "bool":
+        return text.lower() == "true"
+    try:
+        return int(text) if kind == "int" else float(text)
+    except ValueError:
+        return text
+
+
+def coerce(name: str, value: Value) -> Value:
+    """A knob value in the option's own type (int 0/1 knobs of a flag become bools)."""
+    return parse_value(name, format_value(name, value))
+
+
+def default_value(name: str) -> Value:
+    """mosquitto's own default of an option (the catalogue's `default`)."""
+    d = option(name).default
+    return coerce(name, d) if d is not None else d
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def tcp_accepting(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def mqtt_ping(host: str, port: int, timeout: float = 1.0) -> bool:
+    """Whether an MQTT 3.1.1 CONNECT gets an accepting CONNACK (then DISCONNECT)."""
+    client_id = f"cli-ai-ready-{os.getpid()}-{threading.get_ident() % 100000}".encode()
+    variable = b"\x00\x04MQTT\x04\x02\x00\x0a"
+    payload = len(client_id).to_bytes(2, "big") + client_id
+    body = variable + payload
+    packet = b"\x10" + bytes([len(body)]) + body
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as s:
+            s.settimeout(timeout)
+            s.sendall(packet)
+            reply = b""
+            while len(reply) < 4:
+                chunk = s.recv(4 - len(reply))
+                if not chunk:
+                    return False
+                reply += chunk
+            ok = reply[0] == 0x20 and reply[3] == 0
+            try:
+                s.sendall(b"\xe0\x00")
+            except OSError:
+                pass
+            return ok
+    except OSError:
+        return False
+
+
+def _strip_log_stamp(line: str) -> str:
+    return re.sub(r"^\d+:\s*", "", line.strip())
+
+
+def _error_lines(text: str) -> list[str]:
+    return [_strip_log_stamp(l) for l in text.splitlines() if "Error" in l]
+
+
+def _config_lines(text: str) -> list[tuple[int, str, str]]:
+    """(line index, key, rest) of each setting line of a mosquitto.conf text."""
+    out = []
+    for i, line in enumerate(text.splitlines(keepends=True)):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        parts = stripped.split(None, 1)
+        out.append((i, parts[0], parts[1] if len(parts) > 1 else ""))
+    return out
+
+
+def parse_config(text: str, names: Iterable[str]) -> dict[str, Value]:
+    """The value of each option in a config text (its last occurrence), else
+    mosquitto's default."""
+    wanted = list(names)
+    found: dict[str, Value] = {}
+    for _, key, rest in _config_lines(text):
+        if key in wanted:
+            found[key] = parse_value(key, rest)
+    return {n: found[n] if n in found else default_value(n) for n in wanted}
+
+
+def render_managed_config(
+    values: Mapping[str, Value],
+    *,
+    host: str,
+    port: int,
+    workdir: str | os.PathLike,
+    fixed: Mapping[str, Value] | None = None,
+) -> str:
+    """The whole mosquitto.conf of a managed broker: global options, then the
+    one listener and its own options. `fixed` are settings of the run that are
+    not knobs (a short sys_interval for the measurement); knobs win over them.
+    Options at mosquitto's own default are not written."""
+    merged = {**dict(fixed or {}), **dict(values)}
+    # An option at mosquitto's default is left out: some defaults are "unset"
+    # sentinels mosquitto refuses when written (max_packet_size 0).
+    merged = {k: v for k, v in merged.items() if not same_value(coerce(k, v), default_value(k))}
+    lines = [
+        MANAGED_HEADER,
+        f"persistence_location {Path(workdir)}/\n",
+        "log_dest stderr\n",
+        "log_type error\nlog_type warning\nlog_type notice\nlog_type information\n",
+        "connection_messages false\n",
+    ]
+    listener_lines = []
+    for name in sorted(merged):
+        value = merged[name]
+        if value is None:
+            continue
+        line = f"{name} {format_value(name, value)}\n"
+        (listener_lines if option(name).scope == "listener" else lines).append(line)
+    lines.append(f"listener {int(port)} {host}\n")
+    lines.append("allow_anonymous true\n")
+    lines.extend(listener_lines)
+    return "".join(lines)
+
+
+def render_attached_config(
+    original_text: str,
+    values: Mapping[str, Value],
+    original_values: Mapping[str, Value] | None = None,
+) -> str:
+    """The original file with the lines of the options whose value differs from
+    the original replaced (every occurrence) or added: global options at the
+    end, listener options after each `listener` line (at the top if there is
+    none); an option going back to mosquitto's default has its lines commented
+    out. With every value at its original, the result is the original text."""
+    names = list(values)
+    originals = dict(original_values) if original_values is not None else parse_config(original_text, names)
+    changes = {n: v for n, v in values.items() if not same_value(coerce(n, v), originals.get(n))}
+    if not changes:
+        return original_text
+    lines = original_text.splitlines(keepends=True)
+    settings = _config_lines(original_text)
+    listeners = [i for i, key, _ in settings if key == "listener"]
+    after: dict[int, list[str]] = {}
+    tail: list[str] = []
+    head: list[str] = []
+    for name, value in changes.items():
+        text = f"{name} {format_value(name, value)}"
+        where = [i for i, key, _ in settings if key == name]
+        if same_value(coerce(name, value), default_value(name)):
+            # Back to mosquitto's default: unset it (a written "unset" sentinel
+            # such as max_packet_size 0 is refused).
+            for i in where:
+                indent = lines[i][: len(lines[i]) - len(lines[i].lstrip())]
+                lines[i] = f"{indent}# cli-ai: {name} unset (mosquitto's default)\n"
+        elif where:
+            for i in where:
+                indent = lines[i][: len(lines[i]) - len(lines[i].lstrip())]
+                lines[i] = f"{indent}{text}\n"
+        elif option(name).scope == "listener":
+            if listeners:
+                for i in listeners:
+                    after.setdefault(i, []).append(text + "\n")
+            else:
+                head.append(text + "\n")
+        else:
+            tail.append(text + "\n")
+    out: list[str] = []
+    if head:
+        out.append(ATTACH_HEADER)
+        out.extend(head)
+    for i, line in enumerate(lines):
+        if i in after and not line.endswith("\n"):
+            line += "\n"
+        out.append(line)
+        out.extend(after.get(i, []))
+    if tail:
+        if out and not out[-1].endswith("\n"):
+            out[-1] += "\n"
+        out.append(ATTACH_HEADER)
+        out.extend(tail)
+    return "".join(out)
+
+
+def _atomic_write(path: Path, text: str, *, like: Path | None = None, mode: int = 0o644) -> None:
+    """Write through a temporary file in the same directory, fsync, rename;
+    keep the mode and owner of `like` (the file being replaced)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        ref = like if like is not None and like.exists() else None
+        if ref is not None:
+            st = ref.stat()
+            os.chmod(tmp, st.st_mode & 0o7777)
+            if os.geteuid() == 0:
+                os.chown(tmp, st.st_uid, st.st_gid)
+        else:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _drop_user() -> tuple[int, int] | None:
+    """The uid/gid a root-started mosquitto switches to (its `user` default)."""
+    if os.geteuid() != 0:
+        return None
+    for name in ("mosquitto", "nobody"):
+        try:
+            pw = pwd.getpwnam(name)
+            return pw.pw_uid, pw.pw_gid
+        except KeyError:
+            continue
+    return None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\x00", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def sweep_stale_workdirs(root: str | None = None) -> list[int]:
+    """Stop brokers (and remove directories) of managed backends whose owner
+    process died without cleaning up (kill -9). Returns the PIDs stopped."""
+    stopped = []
+    base = Path(root or tempfile.gettempdir())
+    for d in base.glob(WORKDIR_PREFIX + "*"):
+        try:
+            owner = int((d / "owner.pid").read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if owner == os.getpid() or _pid_alive(owner):
+            continue
+        try:
+            broker = int((d / "broker.pid").read_text().strip())
+        except (OSError, ValueError):
+            broker = 0
+        if broker and _pid_alive(broker) and str(d / "mosquitto.conf") in _cmdline(broker):
+            _terminate_pid(broker)
+            stopped.append(broker)
+        shutil.rmtree(d, ignore_errors=True)
+    return stopped
+
+
+def _terminate_pid(pid: int, timeout: float = 5.0) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _pid_alive(pid):
+        time.sleep(0.05)
+    if _pid_alive(pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+_LIVE: "weakref.WeakSet[MosquittoBackend]" = weakref.WeakSet()
+#: Every broker process any managed backend of this process started (tests
+#: check by PID that none is left running).
+STARTED_PIDS: list[int] = []
+
+
+@atexit.register
+def _close_all() -> None:
+    for backend in list(_LIVE):
+        try:
+            backend.close()
+        except Exception:  # noqa: BLE001 - best effort at interpreter exit
+            pass
+
+
+# --------------------------------------------------------------------------- the backend
+
+
+class MosquittoBackend(Backend):
+    """A broker's configuration as knob values (see the module docstring)."""
+
+    kind = "mosquitto"
+    changes_machine = False  # set per instance: True in attach mode
+
+    def __init__(
+        self,
+        initial: Mapping[str, Value] | None = None,
+        *,
+        binary: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        fixed: Mapping[str, Value] | None = None,
+        start_timeout_s: float = 10.0,
+        reload_timeout_s: float = 5.0,
+        on_event: EventCallback | None = None,
+        attach: AttachConfig | None = None,
+        recover: bool = False,
+        backup: str | os.PathLike | None = None,
+        validate: bool = True,
+    ):
+        """
+        :param initial: managed mode: the knob values the broker starts with
+            (unset options keep mosquitto's defaults)
+        :param binary: the mosquitto program (default: found on PATH or /usr/sbin)
+        :param host: managed mode: the address the broker binds (loopback)
+        :param port: managed mode: the port; 0 picks a free one
+        :param fixed: managed mode: settings of the run that are not knobs
+            (e.g. {"sys_interval": 1} so that $SYS counters update every second)
+        :param on_event: `on_event(kind, data)` for reloads, restarts, refusals
+        :param attach: attach to this existing broker instead
+        :param recover: attach mode, for `cli-ai rollback`: the backup (if any)
+            is the original, whatever the config file holds now
+        :param backup: attach mode: where the original is copied
+        :param validate: attach mode: check new values on a throwaway broker first
+        """
+        self.attach = attach
+        self.changes_machine = attach is not None
+        self._binary_arg = binary
+        self._binary: str | None = None
+        self.start_timeout_s = float(start_timeout_s)
+        self.reload_timeout_s = float(reload_timeout_s)
+        self.on_event = on_event
+        self.validate = validate
+        self.fixed = {k: coerce(k, v) for k, v in dict(fixed or {}).items()}
+        self.proc: subprocess.Popen | None = None
+        self.pids: list[int] = []  # every broker process this backend started
+        self.workdir: Path | None = None
+        self._log_fh = None
+        self._closed = False
+        self._lock = threading.RLock()
+        if attach is None:
+            self.host = host
+            self.port = int(port)
+            self._good: dict[str, Value] = {k: coerce(k, v) for k, v in dict(initial or {}).items()}
+            for name in self._good:
+                option(name)
+        else:
+            self.host = attach.host
+            self.port = int(attach.port)
+            self.config_path = Path(attach.config_file)
+            self.backup_path = Path(backup) if backup else self.config_path.with_name(self.config_path.name + BACKUP_SUFFIX)
+            try:
+                current = self.config_path.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise TargetError(f"mosquitto.attach.config_file: cannot read {self.config_path} ({exc.strerror})") from None
+            if self.backup_path.exists():
+                saved = self.backup_path.read_text(encoding="utf-8")
+                if not recover and saved != current:
+                    raise TargetError(
+                        f"{self.backup_path} holds a mosquitto config from an earlier cli-ai run that differs from "
+                        f"{self.config_path}; run `cli-ai rollback` first, or remove the backup if it is stale"
+                    )
+                self.original_text = saved
+            else:
+                self.original_text = current
+            self.original_values = parse_config(self.original_text, catalog())
+        _LIVE.add(self)
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def managed(self) -> bool:
+        return self.attach is None
+
+    @property
+    def binary(self) -> str:
+        if self._binary is None:
+            self._binary = find_mosquitto(self._binary_arg)
+        return self._binary
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None and self.proc.poll() is None else None
+
+    @property
+    def conf_path(self) -> Path:
+        if self.managed:
+            assert self.workdir is not None, "the broker was not started"
+            return self.workdir / "mosquitto.conf"
+        return self.config_path
+
+    @property
+    def log_path(self) -> Path | None:
+        return self.workdir / "mosquitto.log" if self.workdir is not None else None
+
+    def alive(self) -> bool:
+        if self.managed:
+            return self.proc is not None and self.proc.poll() is None
+        return tcp_accepting(self.host, self.port)
+
+    def _emit(self, kind: str, **data: Any) -> None:
+        if self.on_event is not None:
+            try:
+                self.on_event(kind, data)
+            except Exception:  # noqa: BLE001 - a listener never breaks the backend
+                pass
+
+    def exists(self, name: str) -> bool:
+        return name in catalog()
+
+    def values(self) -> dict[str, Value]:
+        """Every tuned option's current value."""
+        if self.managed:
+            return dict(self._good)
+        return self._parse_current(catalog())
+
+    def describe(self) -> dict[str, Any]:
+        if self.managed:
+            return {"kind": self.kind, "config": {"mode": "managed", "host": self.host, "port": self.port}}
+        a = self.attach
+        assert a is not None
+        return {
+            "kind": self.kind,
+            "config": {
+                "mode": "attach",
+                "config_file": str(self.config_path),
+                "reload_command": list(a.reload_command),
+                "restart_command": list(a.restart_command) if a.restart_command else None,
+                "host": a.host,
+                "port": a.port,
+                "backup": str(self.backup_path),
+                "binary": self._binary_arg,
+            },
+        }
+
+    @classmethod
+    def from_description(cls, config: Mapping[str, Any]) -> "MosquittoBackend":
+        """Rebuild an attach-mode backend from `describe()["config"]` (for rollback)."""
+        if config.get("mode") != "attach":
+            raise ValueError("a managed mosquitto broker is private to its run and gone with it; nothing to roll back")
+        attach = AttachConfig(
+            config_file=config["config_file"],
+            reload_command=tuple(config["reload_command"]),
+            restart_command=tuple(config["restart_command"]) if config.get("restart_command") else None,
+            host=config.get("host", "127.0.0.1"),
+            port=int(config.get("port", 1883)),
+        )
+        return cls(attach=attach, recover=True, backup=config.get("backup"), binary=config.get("binary"), validate=False)
+
+    def journal_files(self) -> list[tuple[str, str]]:
+        """(file, backup) pairs for `Guard.record_file`: attach mode's config file."""
+        if self.managed or not self.backup_path.exists():
+            return []
+        return [(str(self.config_path), str(self.backup_path))]
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> "MosquittoBackend":
+        """Managed: start the broker and wait until it accepts connections.
+        Attach: copy the original config to the backup and check the broker answers."""
+        with self._lock:
+            if self._closed:
+                raise TargetError("this mosquitto backend was closed")
+            if not self.managed:
+                self._ensure_backup()
+                if not self._wait_accepting(self.start_timeout_s):
+                    raise TargetError(f"the broker at {self.host}:{self.port} does not accept connections")
+                return self
+            if self.proc is not None and self.proc.poll() is None:
+                return self
+            if self.workdir is None:
+                sweep_stale_workdirs()
+                self.workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX))
+                (self.workdir / "owner.pid").write_text(f"{os.getpid()}\n")
+                drop = _drop_user()
+                if drop is not None:
+                    # mosquitto started as root drops to this user, then re-reads
+                    # its config on SIGHUP and writes mosquitto.db here.
+                    os.chown(self.workdir, *drop)
+                os.chmod(self.workdir, 0o755)
+                if self.port == 0:
+                    self.port = free_port(self.host)
+            self._write_managed_conf(self._good)
+            ok, why = self._spawn_and_wait()
+            if not ok:
+                raise TargetError(f"mosquitto did not start: {why}")
+            self._emit("broker_started", pid=self.pid, port=self.port)
+            return self
+
+    def __enter__(self) -> "MosquittoBackend":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the managed broker and remove its directory (idempotent). In
+        attach mode, drop the backup once the config file is the original again."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            _LIVE.discard(self)
+            if self.managed:
+                self._stop_proc()
+                if self.workdir is not None:
+                    shutil.rmtree(self.workdir, ignore_errors=True)
+                    self.workdir = None
+            else:
+                try:
+                    if self.backup_path.exists() and self.config_path.read_text(encoding="utf-8") == \
+                            self.backup_path.read_text(encoding="utf-8"):
+                        self.backup_path.unlink()
+                except OSError:
+                    pass
+
+    def stop(self) -> None:
+        """Managed: stop the broker process but keep the backend (start() again)."""
+        with self._lock:
+            self._stop_proc()
+
+    # ------------------------------------------------------------------ read / write
+    def read(self, names: Sequence[str]) -> dict[str, Value]:
+        for n in names:
+            if n not in catalog():
+                raise BackendWriteError(f"{n}: not a mosquitto option cli-ai tunes")
+        if self.managed:
+            return {n: self._good[n] if n in self._good else self.fixed.get(n, default_value(n)) for n in names}
+        return self._parse_current(names)
+
+    def write(self, values: Mapping[str, Value]) -> None:
+        with self._lock:
+            new_values = {n: coerce(n, v) for n, v in values.items()}  # raises for unknown options
+            if self.managed:
+                self._write_managed(new_values)
+            else:
+                self._write_attached(new_values)
+
+    # ------------------------------------------------------------------ managed internals
+    def _write_managed_conf(self, values: Mapping[str, Value]) -> None:
+        text = render_managed_config(values, host=self.host, port=self.port, workdir=self.workdir, fixed=self.fixed)
+        _atomic_write(self.conf_path, text, mode=0o644)
+
+    def _spawn_and_wait(self) -> tuple[bool, str]:
+        assert self.workdir is not None and self.log_path is not None
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        self._log_fh = open(self.log_path, "ab")
+        argv = [self.binary, "-c", str(self.conf_path)]
+        setpriv = shutil.which("setpriv")
+        if setpriv:
+            # The broker dies with us even after kill -9 (until it drops root
+            # privileges, which clears the parent-death signal; the sweep of
+            # stale directories covers that case).
+            argv = [setpriv, "--pdeathsig", "TERM", "--", *argv]
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._log_fh, stderr=subprocess.STDOUT,
+                                     cwd=self.workdir, start_new_session=True, close_fds=True)
+        self.pids.append(self.proc.pid)
+        STARTED_PIDS.append(self.proc.pid)
+        (self.workdir / "broker.pid").write_text(f"{self.proc.pid}\n")
+        deadline = time.monotonic() + self.start_timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
+            if tcp_accepting(self.host, self.port, 0.2):
+                time.sleep(0.05)
+                if self.proc.poll() is None:
+                    return True, ""
+                break
+            time.sleep(0.03)
+        rc = self.proc.poll()
+        text = self._log_since(offset)
+        errors = _error_lines(text)
+        self._stop_proc()
+        if rc is None:
+            return False, f"not accepting connections on {self.host}:{self.port} after {self.start_timeout_s:g} s"
+        return False, "; ".join(errors) or f"exited with status {rc}: {text.strip()[-300:]}"
+
+    def _stop_proc(self) -> None:
+        proc = self.proc
+        if proc is not None:
+            if proc.poll() is None:
+                try:
+                    proc.terminate()
+                    proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(timeout=5)
+                except ProcessLookupError:
+                    pass
+            else:
+                proc.wait()
+            self.proc = None
+        if self._log_fh is not None:
+            self._log_fh.close()
+            self._log_fh = None
+
+    def _log_since(self, offset: int) -> str:
+        if self.log_path is None:
+            return ""
+        try:
+            with open(self.log_path, "rb") as fh:
+                fh.seek(offset)
+                return fh.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    def _reload(self) -> tuple[bool, str]:
+        """SIGHUP and read the log: did mosquitto take the new file?"""
+        if self.proc is None or self.proc.poll() is not None:
+            return False, "the broker is not running"
+        assert self.log_path is not None
+        offset = self.log_path.stat().st_size
+        self.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + self.reload_timeout_s
+        while "Reloading config" not in self._log_since(offset):
+            if self.proc.poll() is not None:
+                return False, f"the broker exited while reloading: {self._log_since(offset).strip()[-300:]}"
+            if time.monotonic() > deadline:
+                return False, f"the broker did not reload within {self.reload_timeout_s:g} s"
+            time.sleep(0.02)
+        # The reload runs inside one turn of the broker's loop; a CONNACK means
+        # that turn is over and every error of it is in the log.
+        mqtt_ping(self.host, self.port, 1.0) or time.sleep(0.1)
+        errors = _error_lines(self._log_since(offset))
+        if errors:
+            return False, "; ".join(errors)
+        return True, ""
+
+    def _restart(self) -> tuple[bool, str]:
+        self._stop_proc()
+        return self._spawn_and_wait()
+
+    def _write_managed(self, values: Mapping[str, Value]) -> None:
+        new = {**self._good, **values}
+        changed = [n for n in values if not same_value(values[n], self._good.get(n, self.fixed.get(n, default_value(n))))]
+        if not changed:
+            return
+        if self.workdir is None or self.proc is None:
+            # Not running (before start() or after stop()): the values are used at the next start.
+            self._good = new
+            return
+        restart = any(option(n).reload in ("restart", "new-connections") for n in changed)
+        what = ", ".join(f"{n}={format_value(n, values[n])}" for n in changed)
+        self._write_managed_conf(new)
+        ok, why = self._restart() if restart else self._reload()
+        if ok:
+            self._good = new
+            self._emit("broker_restarted" if restart else "broker_reloaded", values={n: values[n] for n in changed},
+                       pid=self.pid)
+            return
+        # Refused: back to the last good configuration, then tell the env.
+        self._write_managed_conf(self._good)
+        back, why_back = (False, "")
+        if not restart and self.proc is not None and self.proc.poll() is None:
+            back, why_back = self._reload()
+        if not back:
+            back, why_back = self._restart()
+        self._emit("broker_refused", values={n: values[n] for n in changed}, reason=why, recovered=back, pid=self.pid)
+        if not back:
+            raise BackendWriteError(
+                f"mosquitto refused {what} ({why}) and did not come back on the last good configuration ({why_back})"
+            )
+        raise BackendWriteError(f"mosquitto refused {what}: {why}; the broker is back on the last good configuration")
+
+    # ------------------------------------------------------------------ attach internals
+    def _parse_current(self, names: Iterable[str]) -> dict[str, Value]:
+        try:
+            text = self.config_path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise BackendWriteError(f"cannot read {self.config_path} ({exc.strerror})") from None
+        return parse_config(text, names)
+
+    def _ensure_backup(self) -> None:
+        if self.backup_path.exists():
+            return
+        _atomic_write(self.backup_path, self.original_text, like=self.config_path)
+
+    def _wait_accepting(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if tcp_accepting(self.host, self.port, 0.3):
+                return True
+            time.sleep(0.05)
+        return False
+
+    def _run(self, argv: Sequence[str]) -> tuple[bool, str]:
+        try:
+            r = subprocess.run(list(argv), capture_output=True, text=True, timeout=60)
+        except FileNotFoundError:
+            return False, f"{argv[0]}: not found"
+        except subprocess.TimeoutExpired:
+            return False, f"{' '.join(argv)}: timed out after 60 s"
+        if r.returncode != 0:
+            return False, f"{' '.join(argv)} exited with status {r.returncode}: {(r.stderr or r.stdout).strip()[-300:]}"
+        return True, ""
+
+    def validate_values(self, values: Mapping[str, Value]) -> tuple[bool, str]:
+        """Whether mosquitto starts with these option values: a throwaway broker
+        on a free loopback port, stopped at once."""
+        try:
+            binary = find_mosquitto(self._binary_arg)
+        except TargetError:
+            return True, ""  # no local mosquitto to ask (a remote broker): trust the reload check
+        probe = MosquittoBackend(values, binary=binary, start_timeout_s=min(self.start_timeout_s, 5.0))
+        try:
+            probe.start()
+            return True, ""
+        except TargetError as exc:
+            return False, str(exc).removeprefix("mosquitto did not start: ")
+        finally:
+            probe.close()
+
+    def _write_attached(self, values: Mapping[str, Value]) -> None:
+        names = list(catalog())
+        current = self._parse_current(names)
+        new = {**current, **values}
+        changed = [n for n in values if not same_value(values[n], current[n])]
+        if not changed:
+            return
+        what = ", ".join(f"{n}={format_value(n, values[n])}" for n in changed)
+        to_check = {n: values[n] for n in changed if not same_value(values[n], self.original_values[n])}
+        if self.validate and to_check:
+            ok, why = self.validate_values(to_check)
+            if not ok:
+                self._emit("broker_refused", values=dict(to_check), reason=why, recovered=True)
+                raise BackendWriteError(f"mosquitto refuses {what}: {why}; the broker's config file was not changed")
+        restart = any(option(n).reload == "restart" for n in changed)
+        command = self.attach.restart_command if restart else self.attach.reload_command  # type: ignore[union-attr]
+        if restart and not command:
+            raise BackendWriteError(
+                f"{what}: only a restart applies it and mosquitto.attach.restart_command is not given"
+            )
+        self._ensure_backup()
+        previous = self.config_path.read_text(encoding="utf-8")
+        text = render_attached_config(self.original_text, {n: new[n] for n in names}, self.original_values)
+        _atomic_write(self.config_path, text, like=self.config_path)
+        ok, why = self._run(command)  # type: ignore[arg-type]
+        if ok and not self._wait_accepting(self.start_timeout_s):
+            ok, why = False, f"the broker at {self.host}:{self.port} stopped accepting connections"
+        if ok:
+            self._emit("broker_restarted" if restart else "broker_reloaded", values={n: values[n] for n in changed})
+            return
+        _atomic_write(self.config_path, previous, like=self.config_path)
+        back, why_back = self._run(command)  # type: ignore[arg-type]
+        back = back and self._wait_accepting(self.start_timeout_s)
+        self._emit("broker_refused", values={n: values[n] for n in changed}, reason=why, recovered=back)
+        if not back:
+            raise BackendWriteError(f"applying {what} failed ({why}), and so did going back ({why_back})")
+        raise BackendWriteError(f"applying {what} failed: {why}; the previous config file is back")
+
+
+__all__ = [
+    "MosquittoBackend", "find_mosquitto", "format_value", "parse_config", "render_managed_config",
+    "render_attached_config", "mqtt_ping", "tcp_accepting", "sweep_stale_workdirs", "default_value",
+]

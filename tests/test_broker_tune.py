@@ -1,0 +1,42 @@
+"""`cli-ai tune examples/mosquitto.json` against a real broker (seed 000's
+dry run, shortened): the step CSV carries seed 000's columns with real,
+non-zero throughput and latency, and no broker is left running."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from tests.conftest import EXAMPLES, run_cli
+
+pytestmark = pytest.mark.skipif(not (shutil.which("mosquitto") or shutil.which("/usr/sbin/mosquitto")),
+                                reason="mosquitto is not installed (scripts/install-tools.sh installs it)")
+
+SEED_COLUMNS = ["action", "throughput", "latency_p50", "latency_p95", "reward_tps", "reward_latency", "reward_raw",
+                "reward_final", "default_tps", "default_lat", "best_tps", "best_lat"]
+
+
+def _brokers() -> set[str]:
+    out = subprocess.run(["pgrep", "-x", "mosquitto"], capture_output=True, text=True).stdout
+    return set(out.split())
+
+
+def test_tune_mosquitto_with_the_workload(tmp_path):
+    before = _brokers()
+    r = run_cli("tune", EXAMPLES / "mosquitto.json", "--total-timesteps", "4", "--enable-workload", "--yes",
+                "--json", "--output-dir", tmp_path, timeout=400)
+    assert r.returncode == 0, r.stderr[-3000:]
+    result = json.loads(r.stdout)
+    assert result["evaluations"] == 5 and result["algorithm"] == "per-ddpg"
+    rows = list(csv.DictReader(open(f"{result['run_dir']}/trajectory.csv")))
+    assert len(rows) == 5
+    for column in SEED_COLUMNS:
+        assert column in rows[0], column
+    for row in rows:
+        assert float(row["throughput"]) > 0 and float(row["latency_p95"]) > 0
+    assert float(rows[1]["default_tps"]) == pytest.approx(float(rows[0]["throughput"]))
+    assert _brokers() == before  # the run's own broker is gone
