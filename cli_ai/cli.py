@@ -151,6 +151,7 @@ def tune(
     allow_shell: bool = typer.Option(False, "--allow-shell", help="Let the benchmark command use shell syntax (confirmed)."),
     clamp: bool = typer.Option(False, "--clamp", help="Narrow ranges outside the safe ones instead of refusing."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the summary."),
+    verify: int = typer.Option(0, "--verify", min=0, max=50, help="Re-measure baseline and best N times each, interleaved, and say whether the gain holds."),
     replay_buffer_size: Optional[int] = typer.Option(None, "--replay-buffer-size", min=1, help="PER buffer size (per-ddpg; mosquitto default 100000)."),
     replay_alpha: Optional[float] = typer.Option(None, "--replay-alpha", min=0, help="PER prioritization strength alpha."),
     replay_beta: Optional[float] = typer.Option(None, "--replay-beta", min=0, max=1, help="PER importance-sampling beta at the start."),
@@ -165,7 +166,7 @@ def tune(
     console = _console(json_mode=json_out, quiet=quiet)
     options = tuning.TuneOptions(dry_run=dry_run, algorithm=algo, budget=budget, seed=seed,
                                  output_dir=str(output_dir) if output_dir else None, yes=yes,
-                                 allow_shell=allow_shell, clamp=clamp,
+                                 allow_shell=allow_shell, clamp=clamp, verify=verify,
                                  broker={"replay_buffer_size": replay_buffer_size, "replay_alpha": replay_alpha,
                                          "replay_beta": replay_beta, "replay_beta_increment": replay_beta_increment,
                                          "enable_workload": enable_workload, "total_timesteps": total_timesteps})
@@ -231,6 +232,7 @@ def optimize(
     timeout: float = TIMEOUT_OPT,
     max_repairs: int = REPAIRS_OPT,
     clamp: bool = typer.Option(False, "--clamp", help="Narrow ranges outside the safe ones instead of refusing."),
+    verify: int = typer.Option(3, "--verify", min=0, max=50, help="Re-measure baseline and best N times each at the end (0: off)."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as one JSON object on stdout."),
 ) -> None:
     """Plan from a goal, confirm, tune, summarize, and offer to apply the best configuration."""
@@ -250,10 +252,11 @@ def optimize(
         render_plan(console, plan_result, show_spec=False)
     console.strategist_used(plan_result)
     options = tuning.TuneOptions(dry_run=dry_run, algorithm=algo, budget=budget, seed=seed,
-                                 output_dir=str(output_dir) if output_dir else None, yes=yes, clamp=clamp)
+                                 output_dir=str(output_dir) if output_dir else None, yes=yes, clamp=clamp,
+                                 verify=verify)
 
     def confirm(run) -> None:
-        optimize_screen(console, run, opt.time_estimate_text(run.spec, run.budget, run.dry_run))
+        optimize_screen(console, run, opt.time_estimate_text(run.spec, run.budget, run.dry_run, verify))
         if not run.dry_run:
             pipeline.require_confirmation(console, "Start tuning", yes=yes)
 
@@ -338,6 +341,11 @@ def bench_tcp_accept(
     else:
         for line in result.lines():
             console.info(line)
+
+
+from cli_ai.autoscale.cli import autoscale_app  # noqa: E402  (typer only at import time)
+
+app.add_typer(autoscale_app, name="autoscale")
 
 
 def main() -> None:

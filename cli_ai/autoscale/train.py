@@ -1,0 +1,371 @@
+"""Training loops for SARSA(λ) and the lightweight DQN, with the seed's run directory.
+
+Both loops: a training env (phase shuffling if asked), an evaluation env (never
+shuffled, fixed seeds), one line per episode in ``logs/training.log``, checkpoints every
+``checkpoint_every`` episodes (each followed by ``eval_episodes`` greedy roll-outs when
+that is above 0), the final model and a final evaluation, ``training_metrics.json``,
+``evaluation_metrics.json`` and ``plots/training_curves.png``. Ctrl+C stops training
+after saving ``models/<algo>_interrupt.<ext>`` and the metrics so far;
+`TrainResult.interrupted` says so and `episodes_done` how many episodes completed.
+Nothing here prints: progress goes to the `on_episode` callback.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from cli_ai.autoscale.episodes import EpisodeTracker, evaluate, evaluation_seeds
+from cli_ai.autoscale.rundir import RunDir, close_logger, format_kv, write_json
+from cli_ai.autoscale.settings import build_env
+
+# queued, running, completed, missed, workers, avg/max processing time, arrival rate, QoS:
+# the queue, recent misses, the worker count and the arrival rate carry the decision;
+# one bin ignores an element (see docs/benchmarks/autoscaling.md for the comparison)
+DEFAULT_BINS = (4, 1, 1, 3, 16, 1, 1, 8, 1)
+
+
+@dataclass
+class TrainOptions:
+    episodes: int = 100
+    max_steps: int = 30
+    step_duration: float = 8.0
+    observation_window: float = 8.0
+    initial_workers: int = 12
+    min_workers: int | None = None
+    max_workers: int | None = None
+    scale_steps: tuple[int, ...] | None = None
+    worker_weight: float | None = None  # reward weight of the worker cost (default 1.0)
+    workload: str | None = None
+    seed: int | None = None
+    phase_shuffle: bool = False
+    phase_shuffle_seed: int | None = None
+    checkpoint_every: int = 0
+    eval_episodes: int = 3
+    output_dir: str = "runs"
+    log_interval: int = 10
+
+    def env_overrides(self) -> dict[str, Any]:
+        return {
+            "max_steps": self.max_steps,
+            "step_duration": self.step_duration,
+            "observation_window": self.observation_window,
+            "initial_workers": self.initial_workers,
+            "min_workers": self.min_workers,
+            "max_workers": self.max_workers,
+            "scale_steps": self.scale_steps,
+            "reward": {"worker_weight": self.worker_weight} if self.worker_weight is not None else None,
+        }
+
+
+@dataclass
+class SarsaParams:
+    bins: Sequence[int] = DEFAULT_BINS
+    alpha: float | None = None
+    gamma: float = 0.99
+    epsilon: float = 1.0
+    epsilon_min: float = 0.05
+    epsilon_decay: float = 0.97
+    trace_lambda: float = 0.6
+    trace_threshold: float = 1e-3
+
+
+@dataclass
+class DQNParams:
+    hidden_layers: Sequence[int] = (64, 64)
+    learning_rate: float = 1e-3
+    gamma: float = 0.99
+    batch_size: int = 64
+    replay_capacity: int = 50_000
+    warmup: int | None = None
+    target_update: int = 1
+    target_tau: float = 0.01
+    grad_clip: float | None = 10.0
+    epsilon_start: float = 1.0
+    epsilon_end: float = 0.05
+    epsilon_decay: float = 0.98
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    algorithm: str
+    episodes_done: int
+    episodes_planned: int
+    interrupted: bool
+    model: Path
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    evaluations: list[dict[str, Any]] = field(default_factory=list)
+    plot: Path | None = None
+    wall_time: float = 0.0
+
+    @property
+    def final_evaluation(self) -> dict[str, Any] | None:
+        return self.evaluations[-1] if self.evaluations else None
+
+
+def _validate(opts: TrainOptions) -> None:
+    from cli_ai.errors import BadInputError
+
+    problems = []
+    if opts.episodes < 1:
+        problems.append(f"--episodes: {opts.episodes} must be at least 1")
+    if opts.checkpoint_every < 0:
+        problems.append(f"--checkpoint-every: {opts.checkpoint_every} must be at least 0")
+    if opts.eval_episodes < 0:
+        problems.append(f"--eval-episodes: {opts.eval_episodes} must be at least 0")
+    if opts.log_interval < 1:
+        problems.append(f"--log-interval: {opts.log_interval} must be at least 1")
+    if problems:
+        raise BadInputError(problems[0], problems=problems)
+
+
+def _envs(opts: TrainOptions):
+    train_env = build_env(
+        workload=opts.workload,
+        phase_shuffle=opts.phase_shuffle,
+        phase_shuffle_seed=opts.phase_shuffle_seed,
+        **opts.env_overrides(),
+    )
+    eval_env = build_env(workload=opts.workload, phase_shuffle=False, **opts.env_overrides())
+    return train_env, eval_env
+
+
+class _Run:
+    """Shared bookkeeping of both training loops."""
+
+    def __init__(self, algorithm: str, opts: TrainOptions, params: Any, train_env, on_episode):
+        self.opts = opts
+        self.run = RunDir.create(opts.output_dir, algorithm)
+        self.log = self.run.logger()
+        self.metrics: list[dict[str, Any]] = []
+        self.evaluations: list[dict[str, Any]] = []
+        self.on_episode = on_episode
+        self.started = time.perf_counter()
+        self.config = {
+            "algorithm": algorithm,
+            "options": asdict(opts),
+            "params": asdict(params),
+            "env": train_env.env_config(),
+        }
+        write_json(self.run.path / "config.json", self.config)
+        self.log.info("run %s: %s", self.run.path.name, format_kv({k: v for k, v in asdict(opts).items() if v is not None}))
+        self.log.info("params: %s", format_kv({k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(params).items()}))
+        self.log.info("workload %s: %d phases, %.0f s; observation bounds %s", train_env.workload.name,
+                      len(train_env.workload.phases), train_env.workload.duration,
+                      [round(float(x), 3) for x in train_env.observation_space.high])
+
+    def episode_done(self, summary: dict[str, Any]) -> None:
+        self.metrics.append(summary)
+        keys = ("total_reward", "mean_reward", "mean_qos", "final_qos", "mean_workers", "max_workers",
+                "processed_tasks", "qos_violations", "unfinished_tasks", "scaling_actions", "noop_actions",
+                "epsilon", "mean_loss", "steps")
+        line = {"episode": f"{summary['episode']}/{self.opts.episodes}"}
+        line.update({k: summary[k] for k in keys if summary.get(k) is not None})
+        self.log.info(format_kv(line))
+        ep = summary["episode"]
+        if ep % self.opts.log_interval == 0:
+            recent = self.metrics[-self.opts.log_interval:]
+            avg = {k: sum(m[k] for m in recent) / len(recent) for k in ("total_reward", "mean_qos", "mean_workers")}
+            self.log.info("last %d episodes: %s", len(recent), format_kv({f"avg_{k}": v for k, v in avg.items()}))
+        if self.on_episode is not None:
+            self.on_episode(summary)
+
+    def evaluation(self, eval_env, agent, episode: int, model: Path, *, final: bool = False) -> None:
+        seeds = evaluation_seeds(self.opts.seed, self.opts.eval_episodes)
+        result = evaluate(eval_env, agent, seeds)
+        entry = {"episode": episode, "checkpoint": str(model.relative_to(self.run.path)), "final": final, **result}
+        self.evaluations.append(entry)
+        self.log.info(
+            "evaluation after episode %d (%d greedy episodes): %s", episode, len(seeds),
+            format_kv({k: result[k] for k in ("reward_mean", "reward_std", "final_qos_mean", "final_qos_std",
+                                               "scaling_actions_mean", "max_workers_mean")}),
+        )
+        write_json(self.run.evaluation_metrics, {"evaluations": self.evaluations})
+
+    def finish(self, agent, *, interrupted: bool) -> TrainResult:
+        run = self.run
+        if interrupted:
+            model = agent.save(run.model("interrupt"))
+            self.log.warning("interrupted: %d of %d episodes completed; saved %s", len(self.metrics),
+                             self.opts.episodes, model.relative_to(run.path))
+        else:
+            model = run.model("final")  # saved before the final evaluation
+        write_json(run.training_metrics, {
+            "algorithm": run.algorithm,
+            "episodes_planned": self.opts.episodes,
+            "episodes_completed": len(self.metrics),
+            "interrupted": interrupted,
+            "config": self.config,
+            "episodes": self.metrics,
+        })
+        plot = None
+        if self.metrics:
+            from cli_ai.autoscale.plot import plot_training_curves
+
+            fig = plot_training_curves(self.metrics, self.evaluations, run.training_plot,
+                                       title=f"{run.algorithm.upper()} training ({run.path.name})")
+            plot = run.training_plot
+            del fig
+        wall = time.perf_counter() - self.started
+        self.log.info("done in %.1f s: %d episodes, model %s", wall, len(self.metrics), model.relative_to(run.path))
+        close_logger(self.log)
+        return TrainResult(
+            run_dir=run.path,
+            algorithm=run.algorithm,
+            episodes_done=len(self.metrics),
+            episodes_planned=self.opts.episodes,
+            interrupted=interrupted,
+            model=model,
+            metrics=self.metrics,
+            evaluations=self.evaluations,
+            plot=plot,
+            wall_time=wall,
+        )
+
+
+def _final(job: _Run, agent, eval_env) -> bool:
+    """Save the final model and evaluate it; True if Ctrl+C cut the evaluation short."""
+    agent.save(job.run.model("final"))
+    if job.opts.eval_episodes > 0:
+        try:
+            job.evaluation(eval_env, agent, len(job.metrics), job.run.model("final"), final=True)
+        except KeyboardInterrupt:
+            return True
+    return False
+
+
+def train_sarsa(opts: TrainOptions, params: SarsaParams | None = None, *,
+                on_episode: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
+    from cli_ai.tactician.agents.sarsa import SarsaAgent
+
+    params = params or SarsaParams()
+    _validate(opts)
+    train_env, eval_env = _envs(opts)
+    agent = SarsaAgent.from_env(
+        train_env,
+        params.bins,
+        alpha=params.alpha,
+        gamma=params.gamma,
+        epsilon=params.epsilon,
+        epsilon_min=params.epsilon_min,
+        epsilon_decay=params.epsilon_decay,
+        trace_lambda=params.trace_lambda,
+        trace_threshold=params.trace_threshold,
+        seed=opts.seed,
+        metadata={"env_config": eval_env.env_config(), "observation_names": list(train_env.observation_names)},
+    )
+    job = _Run("sarsa", opts, params, train_env, on_episode)
+    interrupted = False
+    try:
+        for ep in range(1, opts.episodes + 1):
+            obs, _ = train_env.reset(seed=opts.seed if ep == 1 else None)
+            agent.reset()
+            tracker = EpisodeTracker(train_env.noop_action)
+            state = agent.discretize(obs)
+            action = agent.select(state)
+            td_abs = 0.0
+            while True:
+                obs, reward, terminated, truncated, info = train_env.step(action)
+                tracker.record(action, reward, info)
+                next_state = agent.discretize(obs)
+                if terminated:
+                    td_abs += abs(agent.update(state, action, reward, next_state, None, True))
+                    break
+                next_action = agent.select(next_state)
+                td_abs += abs(agent.update(state, action, reward, next_state, next_action, False))
+                state, action = next_state, next_action
+                if truncated:
+                    break
+            summary = tracker.summary()
+            summary.update(episode=ep, epsilon=agent.epsilon, table_size=agent.table_size,
+                           mean_abs_td=td_abs / max(1, summary["steps"]))
+            if ep % opts.log_interval == 0:
+                job.log.debug("traces after episode %d: %s (table %d states)", ep,
+                              format_kv(agent.trace_summary()), agent.table_size)
+            agent.decay_epsilon()
+            agent.metadata["trained_episodes"] = ep
+            job.episode_done(summary)
+            if opts.checkpoint_every and ep % opts.checkpoint_every == 0 and ep < opts.episodes:
+                path = agent.save(job.run.checkpoint(ep))
+                if opts.eval_episodes > 0:
+                    job.evaluation(eval_env, agent, ep, path)
+    except KeyboardInterrupt:
+        interrupted = True
+    if not interrupted:
+        interrupted = _final(job, agent, eval_env)
+    result = job.finish(agent, interrupted=interrupted)
+    train_env.close()
+    eval_env.close()
+    return result
+
+
+def train_dqn(opts: TrainOptions, params: DQNParams | None = None, *,
+              on_episode: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
+    import torch
+
+    from cli_ai.tactician.agents.dqn import DQNAgent
+
+    params = params or DQNParams()
+    _validate(opts)
+    torch.set_num_threads(1)  # tiny networks: threads cost more than they give
+    train_env, eval_env = _envs(opts)
+    agent = DQNAgent.from_env(
+        train_env,
+        hidden_layers=params.hidden_layers,
+        learning_rate=params.learning_rate,
+        gamma=params.gamma,
+        batch_size=params.batch_size,
+        replay_capacity=params.replay_capacity,
+        warmup=params.warmup,
+        target_update=params.target_update,
+        target_tau=params.target_tau,
+        grad_clip=params.grad_clip,
+        epsilon_start=params.epsilon_start,
+        epsilon_end=params.epsilon_end,
+        epsilon_decay=params.epsilon_decay,
+        seed=opts.seed,
+        metadata={"env_config": eval_env.env_config(), "observation_names": list(train_env.observation_names)},
+    )
+    job = _Run("dqn", opts, params, train_env, on_episode)
+    interrupted = False
+    try:
+        for ep in range(1, opts.episodes + 1):
+            obs, _ = train_env.reset(seed=opts.seed if ep == 1 else None)
+            tracker = EpisodeTracker(train_env.noop_action)
+            losses: list[float] = []
+            while True:
+                action = agent.act(obs, greedy=False)
+                next_obs, reward, terminated, truncated, info = train_env.step(action)
+                tracker.record(action, reward, info)
+                loss = agent.remember(obs, action, reward, next_obs, terminated)
+                if loss is not None:
+                    losses.append(loss)
+                obs = next_obs
+                if terminated or truncated:
+                    break
+            summary = tracker.summary()
+            summary.update(
+                episode=ep,
+                epsilon=agent.epsilon,
+                mean_loss=(sum(losses) / len(losses)) if losses else None,
+                buffer_size=len(agent.buffer),
+                target_syncs=agent.target_syncs,
+            )
+            agent.end_episode()
+            agent.metadata["trained_episodes"] = ep
+            job.episode_done(summary)
+            if opts.checkpoint_every and ep % opts.checkpoint_every == 0 and ep < opts.episodes:
+                path = agent.save(job.run.checkpoint(ep))
+                if opts.eval_episodes > 0:
+                    job.evaluation(eval_env, agent, ep, path)
+    except KeyboardInterrupt:
+        interrupted = True
+    if not interrupted:
+        interrupted = _final(job, agent, eval_env)
+    result = job.finish(agent, interrupted=interrupted)
+    train_env.close()
+    eval_env.close()
+    return result
