@@ -6,7 +6,6 @@ that `cli-ai --help` stays instant.
 
 from __future__ import annotations
 
-import functools
 import sys
 from pathlib import Path
 from typing import Optional
@@ -25,44 +24,9 @@ app = typer.Typer(
 )
 
 
-class _State:
-    debug = False
-
-
-def _console(json_mode: bool = False, quiet: bool = False):
-    from cli_ai.console import Console
-
-    return Console(json_mode=json_mode, quiet=quiet, debug=_State.debug)
-
-
-def handled(fn):
-    """Map cli-ai errors to exit codes and one line per problem on stderr."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        from cli_ai.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, CliAiError
-
-        try:
-            return fn(*args, **kwargs)
-        except typer.Exit:
-            raise
-        except CliAiError as exc:
-            console = _console()
-            if _State.debug:
-                console.traceback()
-            console.error(exc.lines())
-            raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            _console().error(["interrupted"])
-            raise typer.Exit(EXIT_INTERRUPTED) from None
-        except Exception as exc:  # a bug: say so in one line, trace with --debug
-            console = _console()
-            if _State.debug:
-                console.traceback()
-            console.error([f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)"])
-            raise typer.Exit(EXIT_INTERNAL) from None
-
-    return wrapper
+from cli_ai.cli_support import State as _State  # noqa: E402
+from cli_ai.cli_support import handled  # noqa: E402
+from cli_ai.cli_support import make_console as _console  # noqa: E402
 
 
 def _version(value: bool) -> None:

@@ -13,11 +13,12 @@ several values after one flag (as in the seed) or a comma-separated list.
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import List, Optional, Tuple
 
 import typer
+
+from cli_ai.cli_support import handled, make_console
 
 autoscale_app = typer.Typer(
     name="autoscale",
@@ -35,48 +36,7 @@ _VARIADIC = {"allow_extra_args": True, "ignore_unknown_options": False, "help_op
 
 
 def _console(json_mode: bool = False):
-    from cli_ai.console import Console
-
-    return Console(json_mode=json_mode, debug=_debug())
-
-
-def _debug() -> bool:
-    try:
-        from cli_ai.cli import _State
-
-        return bool(_State.debug)
-    except Exception:  # pragma: no cover - the sub-app used on its own
-        return False
-
-
-def handled(fn):
-    """Map cli-ai errors to exit codes and one line per problem on stderr."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        from cli_ai.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, CliAiError
-
-        try:
-            return fn(*args, **kwargs)
-        except typer.Exit:
-            raise
-        except CliAiError as exc:
-            console = _console()
-            if _debug():
-                console.traceback()
-            console.error(exc.lines())
-            raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            _console().error(["interrupted"])
-            raise typer.Exit(EXIT_INTERRUPTED) from None
-        except Exception as exc:
-            console = _console()
-            if _debug():
-                console.traceback()
-            console.error([f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)"])
-            raise typer.Exit(EXIT_INTERNAL) from None
-
-    return wrapper
+    return make_console(json_mode=json_mode)
 
 
 def _many(first: Optional[str], extra: List[str], flag: str) -> Optional[List[str]]:

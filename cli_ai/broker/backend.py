@@ -63,6 +63,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from cli_ai.broker.settings import AttachConfig
 from cli_ai.errors import BackendWriteError, TargetError
 from cli_ai.safety.catalog import MosquittoOption, load_mosquitto_catalog
+from cli_ai.safety.guard import pid_alive
 from cli_ai.tactician.backends.base import Backend, Value, same_value
 
 WORKDIR_PREFIX = "cli-ai-mosquitto-"
@@ -339,16 +340,6 @@ def _drop_user() -> tuple[int, int] | None:
     return None
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\x00", b" ").decode(errors="replace")
@@ -366,13 +357,13 @@ def sweep_stale_workdirs(root: str | None = None) -> list[int]:
             owner = int((d / "owner.pid").read_text().strip())
         except (OSError, ValueError):
             continue
-        if owner == os.getpid() or _pid_alive(owner):
+        if owner == os.getpid() or pid_alive(owner):
             continue
         try:
             broker = int((d / "broker.pid").read_text().strip())
         except (OSError, ValueError):
             broker = 0
-        if broker and _pid_alive(broker) and str(d / "mosquitto.conf") in _cmdline(broker):
+        if broker and pid_alive(broker) and str(d / "mosquitto.conf") in _cmdline(broker):
             _terminate_pid(broker)
             stopped.append(broker)
         shutil.rmtree(d, ignore_errors=True)
@@ -385,9 +376,9 @@ def _terminate_pid(pid: int, timeout: float = 5.0) -> None:
     except ProcessLookupError:
         return
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _pid_alive(pid):
+    while time.monotonic() < deadline and pid_alive(pid):
         time.sleep(0.05)
-    if _pid_alive(pid):
+    if pid_alive(pid):
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
