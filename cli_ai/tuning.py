@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from cli_ai.errors import CliAiError, Interrupted, SafetyError, TooManyFailures
+from cli_ai.errors import BadInputError, CliAiError, Interrupted, SafetyError, TooManyFailures
 from cli_ai.events import Event, EventSink, fanout, null_sink
 from cli_ai.pipeline import CheckedSpec, benchmark_text, check_loaded_spec
 from cli_ai.results import RunDirectory, TuningResult, plot_progress
@@ -105,7 +105,7 @@ def prepare(spec: TuningSpec, options: TuneOptions) -> PreparedRun:
     notes = list(checked.report.notes)
     budget = resolve_budget(spec, notes)
     if budget < 2:
-        raise SafetyError("training_config.budget: a run needs at least 2 evaluations (the baseline and one try)")
+        raise BadInputError("training_config.budget: a run needs at least 2 evaluations (the baseline and one try)")
     space = _knob_space(checked)
     run = PreparedRun(checked, space, budget, spec.training_config.algorithm, spec.training_config.seed,
                       options.dry_run, notes, warnings=list(checked.report.warnings))
