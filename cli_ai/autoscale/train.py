@@ -307,7 +307,9 @@ def train_dqn(opts: TrainOptions, params: DQNParams | None = None, *,
     import torch
 
     from cli_ai.tactician.agents.dqn import DQNAgent
+    from cli_ai.tactician.agents.factory import configure_torch
 
+    configure_torch()
     params = params or DQNParams()
     _validate(opts)
     torch.set_num_threads(1)  # tiny networks: threads cost more than they give
