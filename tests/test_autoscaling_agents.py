@@ -74,7 +74,6 @@ def test_traces_spread_the_td_error_and_are_pruned():
 
 
 def test_sarsa_learns_to_release_idle_workers():
-    from cli_ai.autoscale.train import SarsaParams, TrainOptions, train_sarsa
 
     env = tiny_env()
     untrained = SarsaAgent.from_env(env, WORKERS_ONLY)

@@ -8,7 +8,6 @@ import os
 import stat
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -21,7 +20,7 @@ from cli_ai.errors import (
     TooManyFailures,
 )
 from cli_ai.events import EventLog
-from cli_ai.safety.guard import FailureCounter, Guard, MachineLock, rollback
+from cli_ai.safety.guard import FailureCounter, Guard, rollback
 from cli_ai.safety.journal import Journal, state_dir
 from cli_ai.tactician.backends.simulated import SimulatedBackend
 from tests.conftest import run_cli

@@ -304,15 +304,12 @@ def train_sarsa(opts: TrainOptions, params: SarsaParams | None = None, *,
 
 def train_dqn(opts: TrainOptions, params: DQNParams | None = None, *,
               on_episode: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
-    import torch
-
     from cli_ai.tactician.agents.dqn import DQNAgent
     from cli_ai.tactician.agents.factory import configure_torch
 
     configure_torch()
     params = params or DQNParams()
     _validate(opts)
-    torch.set_num_threads(1)  # tiny networks: threads cost more than they give
     train_env, eval_env = _envs(opts)
     agent = DQNAgent.from_env(
         train_env,
