@@ -53,7 +53,9 @@ Modes (the spec's `reward.mode`); every parameter is an extra key of the spec's
   The balance signal is `Measurement.extra["balance"]` (or, if absent,
   `extra["queue_variance"]`): a non-negative imbalance, 0 when perfectly
   balanced. The scheduler env passes the variance across replicas of their
-  queue lengths (requests waiting for a batch slot).
+  drain times in units of the mean request work (or, with
+  `scheduler.balance_signal: "queued"`, of their queue lengths in units of
+  max_batch_size), each capped at 10.
   Defaults (seed 003's calculator): throughput_target 10.0, throughput_sigma
   0.25, latency_threshold 2.0 s, latency_term_cap 10.0, alpha 0.5, beta 0.3,
   gamma 0.2, kappa 0.3, sigma 1.0 s, ema_alpha 0.1, ema_std_floor 0.05,
