@@ -309,7 +309,10 @@ def bench_tcp_accept(
 
 from cli_ai.autoscale.cli import autoscale_app  # noqa: E402  (typer only at import time)
 
+from cli_ai.scheduler.cli import scheduler_app  # noqa: E402
+
 app.add_typer(autoscale_app, name="autoscale")
+app.add_typer(scheduler_app, name="scheduler")
 
 
 def main() -> None:

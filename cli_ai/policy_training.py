@@ -69,13 +69,19 @@ class EpisodeTracker:
                     row[key] = float(value)
             self.rows.add_row(row)
         if terminated or truncated:
-            self._close_episode()
+            self._close_episode(info.get("episode_metric"))
 
-    def _close_episode(self) -> None:
+    def _close_episode(self, episode_metric: float | None = None) -> None:
         if not self._ep_steps:
             return
-        ep = EpisodeSummary(len(self.episodes), self._ep_steps, self._reward,
-                            float(np.mean(self._metrics)) if self._metrics else float("nan"))
+        # An env whose metric accumulates over the episode (the scheduler's
+        # latency percentiles) says so with `episode_metric` on the last step;
+        # otherwise the episode's value is the mean of its steps.
+        if episode_metric is not None:
+            value = float(episode_metric)
+        else:
+            value = float(np.mean(self._metrics)) if self._metrics else float("nan")
+        ep = EpisodeSummary(len(self.episodes), self._ep_steps, self._reward, value)
         self.episodes.append(ep)
         self.sink(Event("episode", {"episode": ep, "steps": self.steps, "budget": self.budget}))
         self._reward, self._metrics, self._ep_steps = 0.0, [], 0
@@ -93,14 +99,15 @@ class _Recording(gym.Wrapper):
 
 
 def evaluate_policy_metric(model, spec: TuningSpec, *, seed: int, episodes: int) -> dict[str, Any]:
-    """Deterministic roll-outs of `model` on fresh envs; mean of the per-step metric."""
+    """Deterministic roll-outs of `model` on fresh envs: each episode's metric
+    (its `episode_metric`, else the mean of its steps), averaged."""
     from cli_ai.tactician.envs import make_target_env
 
     means, rewards = [], []
     for i in range(episodes):
         env = make_target_env(spec, seed=seed + i)
         obs, _ = env.reset(seed=seed + i)
-        done, total, metrics = False, 0.0, []
+        done, total, metrics, info = False, 0.0, [], {}
         while not done:
             action, _ = model.predict(obs, deterministic=True)
             obs, reward, terminated, truncated, info = env.step(action)
@@ -109,7 +116,10 @@ def evaluate_policy_metric(model, spec: TuningSpec, *, seed: int, episodes: int)
                 metrics.append(float(info["metric"]))
             done = terminated or truncated
         env.close()
-        means.append(float(np.mean(metrics)) if metrics else float("nan"))
+        if info.get("episode_metric") is not None:
+            means.append(float(info["episode_metric"]))
+        else:
+            means.append(float(np.mean(metrics)) if metrics else float("nan"))
         rewards.append(total)
     return {"episodes": episodes, "seed": seed, "mean_metric": float(np.mean(means)), "std_metric": float(np.std(means)),
             "mean_reward": float(np.mean(rewards)), "per_episode_metric": means}

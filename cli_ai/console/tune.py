@@ -72,7 +72,7 @@ class PolicyRendering:
             self._every = max(1, math.ceil(data["budget"] / max(ep.steps, 1) / 25))
         if ep.index % self._every == 0:
             self._print(f"episode {ep.index:>4}: {ep.steps} steps, reward {ep.reward:+.2f}, "
-                        f"mean {escape(self.metric)} {_fmt_num(ep.mean_metric)}")
+                        f"{escape(self.metric)} {_fmt_num(ep.mean_metric)}")
         if self.progress is not None:
             self.progress.update(self.task, completed=data["steps"], best=f"episode {ep.index}")
 

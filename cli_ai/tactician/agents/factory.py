@@ -85,13 +85,13 @@ class RandomSearch:
 
     def __init__(self, env, seed: int | None = None):
         self.env = env
-        self.rng = np.random.default_rng(seed)
+        self.space = env.action_space
+        self.space.seed(seed)  # Box or Discrete: the space's own seeded sampler
 
     def learn(self, total_timesteps: int, callback: Callable[[dict], bool] | None = None) -> "RandomSearch":
-        low, high = self.env.action_space.low, self.env.action_space.high
         self.env.reset()
         for _ in range(total_timesteps):
-            action = self.rng.uniform(low, high).astype(np.float32)
+            action = self.space.sample()
             _, _, terminated, truncated, info = self.env.step(action)
             if callback is not None and callback(info) is False:
                 break

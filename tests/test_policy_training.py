@@ -1,0 +1,46 @@
+"""`cli-ai tune` on the simulated targets (scheduler, autoscaling) trains a
+policy through the same command and run directory as a knob run."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from cli_ai import tuning
+from cli_ai.errors import BadInputError
+from cli_ai.spec import load_spec
+from tests.conftest import EXAMPLES, run_cli
+
+
+def test_scheduler_tune_trains_ppo_and_writes_the_breakdown(tmp_path):
+    r = run_cli("tune", EXAMPLES / "scheduler.json", "--budget", "1200", "--seed", "3", "--json",
+                "--output-dir", tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    result = json.loads(r.stdout)
+    assert result["kind"] == "policy" and result["simulated"] is True
+    assert result["evaluations"] == 1200 and result["episodes"] == 3
+    assert result["evaluation"]["episodes"] == 5 and result["best"] > 0
+    run_dir = Path(result["run_dir"])
+    for name in ("spec.json", "model.zip", "result.json", "plots/progress.png", "trajectory.csv"):
+        assert (run_dir / name).exists(), name
+    rows = list(csv.DictReader(open(run_dir / "trajectory.csv")))
+    assert len(rows) == 1200
+    for column in ("absolute_score", "delta_score", "throughput_term", "latency_term", "logistic_penalty",
+                   "balance_penalty"):
+        assert column in rows[0], column
+
+
+def test_autoscaling_tune_through_the_same_path(tmp_path):
+    result = tuning.tune(EXAMPLES / "autoscaling.json",
+                         tuning.TuneOptions(budget=120, seed=1, output_dir=str(tmp_path), algorithm="random"))
+    assert result.extra["kind"] == "policy" and result.evaluations == 120
+    assert result.extra["episodes"] >= 1
+
+
+def test_continuous_only_algorithms_are_refused_for_discrete_targets(tmp_path):
+    spec = load_spec(EXAMPLES / "scheduler.json")
+    with pytest.raises(BadInputError, match="continuous action space"):
+        tuning.tune_spec(spec, tuning.TuneOptions(algorithm="ddpg", budget=10, output_dir=str(tmp_path)))
