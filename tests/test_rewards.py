@@ -365,8 +365,8 @@ def test_make_reward_weighted_keeps_seed_004_behaviour():
     r = make_reward(RewardConfig(performance_weight=0.8, stability_weight=0.2), "maximize")
     r.reset(Measurement(metric=100))
     s = r.score(Measurement(metric=110, iowait=0.2))
-    # 0.8 * 0.1 + 0.2 * (1 - 0.5 * 0.2) = 0.08 + 0.18
-    assert s.reward == approx(0.26)
+    # 0.8 * ln(1.1) + 0.2 * (1 - 0.5 * 0.2) = 0.8 * 0.0953102 + 0.18 = 0.2562482
+    assert s.reward == approx(0.2562482, abs=1e-6)
 
 
 def test_make_reward_rejects_unknown_modes_and_params():
@@ -390,3 +390,40 @@ def test_schema_checks_reward_params():
         spec_from_dict({**base, "reward": {"mode": "hybrid", "alpha": 2}})
     with pytest.raises(SpecError, match="reward.reward_invalid_penalty"):
         spec_from_dict({**base, "reward": {"mode": "cdbtuner", "reward_invalid_penalty": 1}})
+
+
+# --------------------------------------------------------------------------- weighted (seed 004)
+
+
+def test_relative_performance_log_ratio_and_fallbacks():
+    from cli_ai.tactician.rewards import relative_performance
+
+    assert relative_performance(110.0, 100.0) == pytest.approx(math.log(1.1))  # 0.0953
+    assert relative_performance(200.0, 100.0) == pytest.approx(0.693147, abs=1e-6)
+    assert relative_performance(50.0, 100.0) == pytest.approx(-0.693147, abs=1e-6)  # halving mirrors doubling
+    assert relative_performance(50.0, 100.0, "minimize") == pytest.approx(0.693147, abs=1e-6)
+    # 5x and 7x stay apart (ln 5 = 1.609, ln 7 = 1.946)
+    assert relative_performance(700.0, 100.0) - relative_performance(500.0, 100.0) == pytest.approx(0.3365, abs=1e-4)
+    assert relative_performance(1e9, 1.0) == 5.0  # capped
+    # a score that can be negative: linear relative change, (-10 - -20) / 20 = +0.5
+    assert relative_performance(-10.0, -20.0) == pytest.approx(0.5)
+    assert relative_performance(float("nan"), 1.0) == -5.0
+
+
+def test_weighted_reward_hand_computed():
+    from cli_ai.tactician.rewards import weighted_reward
+
+    # perf = ln(120/100) = 0.18232; stab = 1 - 0.5*0.10 - 0.5*0.04 = 0.93
+    # reward = 0.5*0.18232 + 0.5*0.93 = 0.55616
+    r = weighted_reward(120.0, 100.0, iowait=0.10, memory_pressure=0.04)
+    assert r.components["performance"] == pytest.approx(0.182322, abs=1e-6)
+    assert r.components["stability"] == pytest.approx(0.93)
+    assert r.reward == pytest.approx(0.556161, abs=1e-6)
+    # weights from the spec's reward block: 0.8 * 0.18232 + 0.2 * 0.93 = 0.33186
+    r = weighted_reward(120.0, 100.0, iowait=0.10, memory_pressure=0.04, performance_weight=0.8, stability_weight=0.2)
+    assert r.reward == pytest.approx(0.331858, abs=1e-6)
+    # latency to minimize: 80 ms against 100 ms is ln(100/80) = 0.22314 better
+    r = weighted_reward(80.0, 100.0, direction="minimize")
+    assert r.components["performance"] == pytest.approx(0.223144, abs=1e-6)
+    assert r.components["stability"] == 1.0  # stability clips its inputs to [0, 1]
+    assert weighted_reward(80.0, 100.0, iowait=3.0).components["stability"] == 0.5

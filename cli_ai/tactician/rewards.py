@@ -113,13 +113,22 @@ class Reward(Protocol):
 # --------------------------------------------------------------------------- weighted (seed 004)
 
 
-def relative_performance(metric: float, baseline: float, direction: str = "maximize", cap: float = 2.0) -> float:
-    """Improvement over the baseline as a fraction (+0.25 = 25 % better),
-    direction-aware, clipped to [-cap, cap] so one outlier cannot dominate."""
+def relative_performance(metric: float, baseline: float, direction: str = "maximize", cap: float = 5.0) -> float:
+    """How much better than the baseline, direction-aware, clipped to [-cap, cap].
+
+    For positive metrics it is the log ratio ln(metric / baseline): about the
+    relative change for small changes (+0.095 for 10 % better), symmetric for
+    doubling and halving (+-0.69), and it keeps telling a 5x gain from a 7x
+    one where a clipped linear ratio would call both "the cap". Metrics that
+    can be zero or negative (a program's own score) use the linear relative
+    change (metric - baseline) / |baseline| instead."""
     if not (math.isfinite(metric) and math.isfinite(baseline)):
         return -cap
-    scale = abs(baseline) if baseline != 0 else 1.0
-    delta = (metric - baseline) / scale
+    if metric > 0 and baseline > 0:
+        delta = math.log(metric / baseline)
+    else:
+        scale = abs(baseline) if baseline != 0 else 1.0
+        delta = (metric - baseline) / scale
     if direction == "minimize":
         delta = -delta
     return max(-cap, min(cap, delta))
