@@ -116,6 +116,7 @@ def tune(
     clamp: bool = typer.Option(False, "--clamp", help="Narrow ranges outside the safe ones instead of refusing."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the summary."),
     verify: int = typer.Option(0, "--verify", min=0, max=50, help="Re-measure baseline and best N times each, interleaved, and say whether the gain holds."),
+    tensorboard: Optional[Path] = typer.Option(None, "--tensorboard", help="Write the training log and the reward breakdown as TensorBoard events here."),
     replay_buffer_size: Optional[int] = typer.Option(None, "--replay-buffer-size", min=1, help="PER buffer size (per-ddpg; mosquitto default 100000)."),
     replay_alpha: Optional[float] = typer.Option(None, "--replay-alpha", min=0, help="PER prioritization strength alpha."),
     replay_beta: Optional[float] = typer.Option(None, "--replay-beta", min=0, max=1, help="PER importance-sampling beta at the start."),
@@ -131,6 +132,7 @@ def tune(
     options = tuning.TuneOptions(dry_run=dry_run, algorithm=algo, budget=budget, seed=seed,
                                  output_dir=str(output_dir) if output_dir else None, yes=yes,
                                  allow_shell=allow_shell, clamp=clamp, verify=verify,
+                                 tensorboard=str(tensorboard) if tensorboard else None,
                                  broker={"replay_buffer_size": replay_buffer_size, "replay_alpha": replay_alpha,
                                          "replay_beta": replay_beta, "replay_beta_increment": replay_beta_increment,
                                          "enable_workload": enable_workload, "total_timesteps": total_timesteps})

@@ -128,7 +128,8 @@ def evaluate_policy_metric(model, spec: TuningSpec, *, seed: int, episodes: int)
 def train_policy(spec: TuningSpec, options, *, sink: EventSink = null_sink) -> TuningResult:
     from cli_ai.tactician.agents.factory import build_agent, plan_agent
     from cli_ai.tactician.envs import make_target_env
-    from cli_ai.tactician.loop import budget_callback
+    from cli_ai.tactician.loop import sb3_callbacks
+    from cli_ai.tuning import tensorboard_dir
 
     spec = spec.with_overrides(budget=options.budget, algorithm=options.algorithm, seed=options.seed)
     tc = spec.training_config
@@ -153,9 +154,10 @@ def train_policy(spec: TuningSpec, options, *, sink: EventSink = null_sink) -> T
                                   "notes": plan.notes}))
     stopped, error, model_path, evaluation = "budget spent", None, None, None
     try:
-        agent = build_agent(plan, env, seed=seed, verbose=options.verbose)
+        agent = build_agent(plan, env, seed=seed, verbose=options.verbose, tensorboard_log=tensorboard_dir(options))
         if hasattr(agent, "policy"):
-            agent.learn(total_timesteps=budget, callback=budget_callback(tracker), progress_bar=False)
+            agent.learn(total_timesteps=budget, callback=sb3_callbacks(tracker, breakdown=options.tensorboard is not None),
+                        progress_bar=False)
             agent.save(rundir.path / "model.zip")
             model_path = str(rundir.path / "model.zip")
             evaluation = evaluate_policy_metric(agent, spec, seed=seed + 10_000, episodes=EVAL_EPISODES)

@@ -48,6 +48,8 @@ class TuneOptions:
     attachments: dict[str, Any] = field(default_factory=dict)
     # Re-measure baseline and best this many times each at the end (interleaved).
     verify: int = 0
+    # Write SB3's training log, with the reward breakdown, as TensorBoard events here.
+    tensorboard: str | None = None
     # Seed 000's broker flags (--replay-*, --enable-workload, --total-timesteps); None = from the spec.
     broker: dict[str, Any] = field(default_factory=dict)
 
@@ -69,6 +71,17 @@ class PreparedRun:
     @property
     def spec(self) -> TuningSpec:
         return self.checked.spec
+
+
+def tensorboard_dir(options: TuneOptions) -> str | None:
+    """The --tensorboard directory, after checking that TensorBoard can write."""
+    if options.tensorboard is None:
+        return None
+    try:
+        import tensorboard  # noqa: F401  (SB3 writes through torch.utils.tensorboard, which needs it)
+    except ImportError:
+        raise BadInputError("--tensorboard: the tensorboard package is not installed; pip install tensorboard") from None
+    return options.tensorboard
 
 
 def resolve_budget(spec: TuningSpec, notes: list[str]) -> int:
@@ -360,8 +373,9 @@ def execute(run: PreparedRun, options: TuneOptions, sink: EventSink = null_sink)
                 )
             wrapped = RecordingWrapper(env, tracker)
             wrapped.reset(seed=run.seed)  # the baseline: evaluation 1 of the budget
-            agent = build_agent(agent_plan, wrapped, seed=run.seed, verbose=options.verbose)
-            run_agent(agent, tracker, run.budget - 1)
+            agent = build_agent(agent_plan, wrapped, seed=run.seed, verbose=options.verbose,
+                                tensorboard_log=tensorboard_dir(options))
+            run_agent(agent, tracker, run.budget - 1, breakdown=options.tensorboard is not None)
             if hasattr(agent, "policy"):
                 agent.save(rundir.path / "model.zip")
                 model_path = str(rundir.path / "model.zip")

@@ -44,3 +44,20 @@ def test_continuous_only_algorithms_are_refused_for_discrete_targets(tmp_path):
     spec = load_spec(EXAMPLES / "scheduler.json")
     with pytest.raises(BadInputError, match="continuous action space"):
         tuning.tune_spec(spec, tuning.TuneOptions(algorithm="ddpg", budget=10, output_dir=str(tmp_path)))
+
+
+def test_reward_breakdown_goes_to_tensorboard_when_asked(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tb = tmp_path / "tb"
+    result = tuning.tune(EXAMPLES / "scheduler.json",
+                         tuning.TuneOptions(budget=2048, seed=1, output_dir=str(tmp_path / "runs"), tensorboard=str(tb)))
+    assert result.success
+    (run,) = [p for p in tb.iterdir() if p.is_dir()]
+    acc = EventAccumulator(str(run))
+    acc.Reload()
+    tags = set(acc.Tags()["scalars"])
+    for name in ("absolute_score", "delta_score", "throughput_term", "latency_term", "logistic_penalty",
+                 "balance_penalty"):
+        assert f"reward/{name}" in tags, tags
+    assert "reward/metric" in tags

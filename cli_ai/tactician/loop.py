@@ -156,9 +156,39 @@ def budget_callback(tracker: Tracker):
     return _BudgetCallback()
 
 
-def run_agent(agent, tracker: Tracker, steps: int) -> None:
+def reward_breakdown_callback():
+    """An SB3 callback that sends every step's `info["reward_components"]` to
+    SB3's logger (mean per logging interval, under `reward/`): with
+    `tensorboard_log` set, the breakdown lands in TensorBoard."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class _RewardBreakdown(BaseCallback):
+        def _on_step(self) -> bool:
+            for info in self.locals.get("infos", ()):
+                for key, value in (info.get("reward_components") or {}).items():
+                    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+                        self.logger.record_mean(f"reward/{key}", float(value))
+                metric = info.get("metric")
+                if isinstance(metric, (int, float)) and math.isfinite(metric):
+                    self.logger.record_mean("reward/metric", float(metric))
+            return True
+
+    return _RewardBreakdown()
+
+
+def sb3_callbacks(tracker, *, breakdown: bool = False):
+    """The budget stop, plus the reward breakdown when it is logged somewhere."""
+    from stable_baselines3.common.callbacks import CallbackList
+
+    callbacks = [budget_callback(tracker)]
+    if breakdown:
+        callbacks.append(reward_breakdown_callback())
+    return CallbackList(callbacks)
+
+
+def run_agent(agent, tracker: Tracker, steps: int, *, breakdown: bool = False) -> None:
     """Let the agent learn for at most `steps` env steps, stopping at the budget."""
     if hasattr(agent, "policy"):  # an SB3 model
-        agent.learn(total_timesteps=steps, callback=budget_callback(tracker), progress_bar=False)
+        agent.learn(total_timesteps=steps, callback=sb3_callbacks(tracker, breakdown=breakdown), progress_bar=False)
     else:
         agent.learn(steps, callback=lambda info: not tracker.exhausted)

@@ -133,6 +133,8 @@ def build_agent(plan: AgentPlan, env, *, seed: int | None = None, verbose: int =
             for key in ("learning_rate", "gamma", "tau", "batch_size", "buffer_size"):
                 overrides.pop(key, None)
         overrides.update(plan.forced)
+        if tensorboard_log:
+            overrides["tensorboard_log"] = tensorboard_log
         return build_per_ddpg(env, preset=plan.preset, overrides=overrides, replay_kwargs=plan.replay_kwargs or None,
                               seed=seed, verbose=verbose)
     import stable_baselines3 as sb3
