@@ -16,6 +16,8 @@ and trained models alike. They read the observation layout of
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 from typing import Any
 
 import numpy as np
@@ -23,7 +25,7 @@ import numpy as np
 from cli_ai.tactician.envs.scheduler import REPLICA_FEATURES, obs_index
 
 
-class _Baseline:
+class _Baseline(ABC):
     name = "baseline"
 
     def __init__(self, n_replicas: int, seed: int | None = None):
@@ -40,8 +42,9 @@ class _Baseline:
         start = obs_index(self.n, feature, 0)
         return obs[..., start : start + self.n * len(REPLICA_FEATURES) : len(REPLICA_FEATURES)]
 
+    @abstractmethod
     def _choose(self, obs: np.ndarray) -> int:
-        raise NotImplementedError
+        """The replica for the request described by one observation."""
 
     def predict(self, obs: Any, state: Any = None, episode_start: Any = None, deterministic: bool = True):
         obs = np.asarray(obs, dtype=np.float32)
