@@ -228,7 +228,7 @@ def make_dry_evaluator(run: PreparedRun):
     from cli_ai.tactician.envs.knob_env import Evaluation
     from cli_ai.tactician.surrogate import SurrogateBenchmark
 
-    surrogate = SurrogateBenchmark(run.space, direction=run.spec.metric_direction, seed=run.seed)
+    surrogate = SurrogateBenchmark(run.space, direction=run.spec.metric_direction, seed=run.seed, start=run.current)
     metric_name = run.spec.reward_metric or "metric"
 
     minimize = run.spec.metric_direction == "minimize"

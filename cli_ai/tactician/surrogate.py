@@ -40,13 +40,27 @@ class SurrogateBenchmark:
         noise: float = 0.01,
         width: float = 0.6,
         level: float | None = None,
+        start: Mapping[str, Value] | None = None,
+        min_distance: float = 0.5,
     ):
+        """
+        :param start: the configuration the run starts from; the optimum is
+            drawn at least `min_distance` (RMS per dimension, in normalized
+            units) away from it, so the dry run has something to find, as a
+            real tune presumes the defaults can be improved on.
+        """
         self.space = space
         self.direction = direction
         self.noise = noise
         self.width = width
         landscape = np.random.default_rng(_stable_seed(*space.names, seed or 0))
         self.optimum_action = landscape.uniform(-0.7, 0.7, size=space.dims)
+        if start is not None and space.dims:
+            origin = space.to_action(start).astype(np.float64)
+            for _ in range(100):
+                if np.sqrt(np.mean((self.optimum_action - origin) ** 2)) >= min_distance:
+                    break
+                self.optimum_action = landscape.uniform(-0.7, 0.7, size=space.dims)
         self.level = level if level is not None else float(landscape.uniform(500, 5000))
         self.rng = np.random.default_rng(_stable_seed("noise", seed or 0))
         self.calls = 0
