@@ -137,6 +137,7 @@ class _Run:
     """Shared bookkeeping of both training loops."""
 
     def __init__(self, algorithm: str, opts: TrainOptions, params: Any, train_env, on_episode):
+        self.train_env = train_env
         self.opts = opts
         self.run = RunDir.create(opts.output_dir, algorithm)
         self.log = self.run.logger()
@@ -184,6 +185,25 @@ class _Run:
                                                "scaling_actions_mean", "max_workers_mean")}),
         )
         write_json(self.run.evaluation_metrics, {"evaluations": self.evaluations})
+
+    def after_episode(self, agent, ep: int, summary: dict[str, Any], eval_env) -> None:
+        """Record the episode; checkpoint (and evaluate) every checkpoint_every episodes."""
+        opts = self.opts
+        agent.metadata["trained_episodes"] = ep
+        self.episode_done(summary)
+        if opts.checkpoint_every and ep % opts.checkpoint_every == 0 and ep < opts.episodes:
+            path = agent.save(self.run.checkpoint(ep))
+            if opts.eval_episodes > 0:
+                self.evaluation(eval_env, agent, ep, path)
+
+    def wrap_up(self, agent, eval_env, *, interrupted: bool) -> TrainResult:
+        """The final model and evaluation (unless interrupted), the artefacts, closed envs."""
+        if not interrupted:
+            interrupted = _final(self, agent, eval_env)
+        result = self.finish(agent, interrupted=interrupted)
+        self.train_env.close()
+        eval_env.close()
+        return result
 
     def finish(self, agent, *, interrupted: bool) -> TrainResult:
         run = self.run
@@ -286,20 +306,10 @@ def train_sarsa(opts: TrainOptions, params: SarsaParams | None = None, *,
                 job.log.debug("traces after episode %d: %s (table %d states)", ep,
                               format_kv(agent.trace_summary()), agent.table_size)
             agent.decay_epsilon()
-            agent.metadata["trained_episodes"] = ep
-            job.episode_done(summary)
-            if opts.checkpoint_every and ep % opts.checkpoint_every == 0 and ep < opts.episodes:
-                path = agent.save(job.run.checkpoint(ep))
-                if opts.eval_episodes > 0:
-                    job.evaluation(eval_env, agent, ep, path)
+            job.after_episode(agent, ep, summary, eval_env)
     except KeyboardInterrupt:
         interrupted = True
-    if not interrupted:
-        interrupted = _final(job, agent, eval_env)
-    result = job.finish(agent, interrupted=interrupted)
-    train_env.close()
-    eval_env.close()
-    return result
+    return job.wrap_up(agent, eval_env, interrupted=interrupted)
 
 
 def train_dqn(opts: TrainOptions, params: DQNParams | None = None, *,
@@ -354,17 +364,7 @@ def train_dqn(opts: TrainOptions, params: DQNParams | None = None, *,
                 target_syncs=agent.target_syncs,
             )
             agent.end_episode()
-            agent.metadata["trained_episodes"] = ep
-            job.episode_done(summary)
-            if opts.checkpoint_every and ep % opts.checkpoint_every == 0 and ep < opts.episodes:
-                path = agent.save(job.run.checkpoint(ep))
-                if opts.eval_episodes > 0:
-                    job.evaluation(eval_env, agent, ep, path)
+            job.after_episode(agent, ep, summary, eval_env)
     except KeyboardInterrupt:
         interrupted = True
-    if not interrupted:
-        interrupted = _final(job, agent, eval_env)
-    result = job.finish(agent, interrupted=interrupted)
-    train_env.close()
-    eval_env.close()
-    return result
+    return job.wrap_up(agent, eval_env, interrupted=interrupted)

@@ -63,6 +63,28 @@ def _check_batch_size(batch_size: Any) -> int:
     return int(batch_size)
 
 
+def write_priorities(tree: "SumTree", indices: Any, priorities: Any, *, epsilon: float, alpha: float,
+                     limit: int, what: str = "slots") -> float | None:
+    """Set leaves `indices` of `tree` to (|priority| + epsilon) ** alpha, vectorized;
+    a repeated index takes the last priority given for it. Returns the largest
+    raw priority written (for a buffer's running maximum), None for no indices.
+    Shared by the seed-001 buffer and the SB3 adapter so both validate alike."""
+    idx = np.asarray(indices, dtype=np.int64).ravel()
+    raw = np.abs(np.asarray(priorities, dtype=np.float64).ravel()) + epsilon
+    if idx.shape != raw.shape:
+        raise ValueError(f"got {idx.size} indices but {raw.size} priorities")
+    if idx.size == 0:
+        return None
+    top = raw.max()
+    if not top < np.inf:  # NaN or inf
+        raise ValueError("priorities must be finite")
+    leaves, values = tree.last_per_leaf(idx, raw**alpha)
+    if leaves[0] < 0 or leaves[-1] >= limit:
+        raise IndexError(f"indices must be {what} in [0, {limit})")
+    tree.set_unique_leaves(leaves, values)
+    return float(top)
+
+
 class SumTree:
     """A binary tree whose every inner node holds the sum of its two children.
 
@@ -749,20 +771,10 @@ class PrioritizedReplayBuffer(ReplayBuffer):
 
         Vectorized; a slot repeated in ``indices`` takes the last priority given for it.
         """
-        idx = np.asarray(indices, dtype=np.int64).ravel()
-        raw = np.abs(np.asarray(priorities, dtype=np.float64).ravel()) + self.epsilon
-        if idx.shape != raw.shape:
-            raise ValueError(f"got {idx.size} indices but {raw.size} priorities")
-        if idx.size == 0:
-            return
-        top = raw.max()
-        if not top < np.inf:  # NaN or inf
-            raise ValueError("priorities must be finite")
-        slots, values = self.tree.last_per_leaf(idx, raw**self.alpha)
-        if slots[0] < 0 or slots[-1] >= self._size:
-            raise IndexError(f"indices must be slots in [0, {self._size})")
-        self.max_priority = max(self.max_priority, float(top))
-        self.tree.set_unique_leaves(slots, values)
+        top = write_priorities(self.tree, indices, priorities, epsilon=self.epsilon, alpha=self.alpha,
+                               limit=self._size, what="slots")
+        if top is not None:
+            self.max_priority = max(self.max_priority, top)
 
     def priorities(self) -> np.ndarray:
         """Stored sampling priorities ``p_i^alpha`` of the filled slots (a read-only view)."""

@@ -41,7 +41,7 @@ except ImportError:  # pragma: no cover - older SB3
 from stable_baselines3.common.vec_env import VecNormalize
 from stable_baselines3.td3.policies import TD3Policy
 
-from cli_ai.tactician.replay import SumTree
+from cli_ai.tactician.replay import SumTree, write_priorities
 
 __all__ = [
     "CDBTUNER_PRESET",
@@ -238,20 +238,10 @@ class PrioritizedSB3ReplayBuffer(ReplayBuffer):
         """
         if isinstance(priorities, th.Tensor):
             priorities = priorities.detach().cpu().numpy()
-        idx = np.asarray(indices, dtype=np.int64).ravel()
-        raw = np.abs(np.asarray(priorities, dtype=np.float64).ravel()) + self.epsilon
-        if idx.shape != raw.shape:
-            raise ValueError(f"got {idx.size} indices but {raw.size} priorities")
-        if idx.size == 0:
-            return
-        top = raw.max()
-        if not top < np.inf:  # NaN or inf
-            raise ValueError("priorities must be finite")
-        cells, values = self.tree.last_per_leaf(idx, raw**self.alpha)
-        if cells[0] < 0 or cells[-1] >= self.tree.capacity:
-            raise IndexError(f"indices must be cells in [0, {self.tree.capacity})")
-        self.max_priority = max(self.max_priority, float(top))
-        self.tree.set_unique_leaves(cells, values)
+        top = write_priorities(self.tree, indices, priorities, epsilon=self.epsilon, alpha=self.alpha,
+                               limit=self.tree.capacity, what="cells")
+        if top is not None:
+            self.max_priority = max(self.max_priority, top)
 
     def update_beta(self, progress: float) -> None:
         """Anneal beta linearly with training progress (0 = start, 1 = end).
