@@ -214,6 +214,11 @@ class TuneRenderer(PolicyRendering):
             self.progress.stop()
             self.progress = None
         r = data["result"]
+        if r.baseline is None:
+            self.rc.print("[red]stopped before the baseline was measured[/]: nothing was changed (the error follows)")
+            if r.run_dir:
+                self.rc.print(f"[dim]run directory: {escape(r.run_dir)}[/]")
+            return
         table = Table(show_header=False, box=None, padding=(0, 2))
         table.add_column(style="bold")
         table.add_column()

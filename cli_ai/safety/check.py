@@ -218,6 +218,13 @@ def check_spec(
         entries[knob.param] = entry
         knobs.append(check_knob(i, knob, entry, clamp, notes, errors))
         if exists is not None and not exists(knob.param):
+            if not entry.netns and knob.param.startswith("net."):
+                errors.append(
+                    f"{where}: {knob.param} is not visible here: it is a global setting that a child network "
+                    "namespace (a container) does not show, or this kernel lacks it; tune it on the host or "
+                    "drop it from the spec"
+                )
+                continue
             why = f"; it was removed in Linux {entry.removed_in}" if entry.removed_in else ""
             errors.append(
                 f"{where}: {knob.param} does not exist on this kernel ({release}): "
