@@ -106,7 +106,7 @@ def doctor(json_out: bool = typer.Option(False, "--json", help="Print the report
 def tune(
     spec: Path = SPEC_ARG,
     dry_run: bool = typer.Option(False, "--dry-run", help="Simulate: no value written, no benchmark run, no root needed."),
-    algo: Optional[str] = typer.Option(None, "--algo", help="ppo | ddpg | td3 | sac | per-ddpg | random"),
+    algo: Optional[str] = typer.Option(None, "--algo", help="ppo | ddpg | td3 | sac | per-ddpg | random | sarsa | dqn (the last two for discrete targets)"),
     budget: Optional[int] = typer.Option(None, "--budget", min=2, help="Maximum benchmark evaluations, baseline included."),
     seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Seed for a reproducible run."),
     output_dir: Optional[Path] = typer.Option(None, "--output-dir", help="Where run directories go (default: ./runs)."),
@@ -189,7 +189,7 @@ def optimize(
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before tuning."),
     apply_best: bool = typer.Option(False, "--apply", help="Apply the best configuration at the end without asking."),
     budget: Optional[int] = typer.Option(None, "--budget", min=2, help="Maximum benchmark evaluations."),
-    algo: Optional[str] = typer.Option(None, "--algo", help="ppo | ddpg | td3 | sac | per-ddpg | random"),
+    algo: Optional[str] = typer.Option(None, "--algo", help="ppo | ddpg | td3 | sac | per-ddpg | random | sarsa | dqn (the last two for discrete targets)"),
     seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Seed for a reproducible run."),
     output_dir: Optional[Path] = typer.Option(None, "--output-dir", help="Where run directories go (default: ./runs)."),
     provider: str = PROVIDER_OPT,

@@ -26,7 +26,7 @@ from cli_ai.results import RunDirectory, TuningResult
 from cli_ai.spec import TuningSpec
 from cli_ai.tactician.loop import improvement_pct
 
-CONTINUOUS_ONLY = ("ddpg", "td3", "sac", "per-ddpg")
+CONTINUOUS_ONLY = ("ddpg", "td3", "sac", "per-ddpg")  # sarsa and dqn check the action space themselves
 EVAL_EPISODES = 5
 
 
@@ -155,14 +155,17 @@ def train_policy(spec: TuningSpec, options, *, sink: EventSink = null_sink) -> T
     stopped, error, model_path, evaluation = "budget spent", None, None, None
     try:
         agent = build_agent(plan, env, seed=seed, verbose=options.verbose, tensorboard_log=tensorboard_dir(options))
-        if hasattr(agent, "policy"):
+        if hasattr(agent, "policy"):  # SB3
             agent.learn(total_timesteps=budget, callback=sb3_callbacks(tracker, breakdown=options.tensorboard is not None),
                         progress_bar=False)
-            agent.save(rundir.path / "model.zip")
             model_path = str(rundir.path / "model.zip")
-            evaluation = evaluate_policy_metric(agent, spec, seed=seed + 10_000, episodes=EVAL_EPISODES)
-        else:
+            agent.save(model_path)
+        else:  # random search, SARSA(lambda), the lightweight DQN
             agent.learn(budget, callback=lambda info: not tracker.exhausted)
+            saved = agent.save(rundir.path / "model")
+            model_path = str(saved) if saved else None
+        if hasattr(agent, "predict"):
+            evaluation = evaluate_policy_metric(agent, spec, seed=seed + 10_000, episodes=EVAL_EPISODES)
     except (Interrupted, KeyboardInterrupt) as exc:
         stopped, error = "interrupted", exc
     except CliAiError as exc:

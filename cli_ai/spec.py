@@ -27,7 +27,7 @@ Scale = Literal["linear", "log"]
 
 TARGETS = ("sysctl", "command", "mosquitto", "autoscaling", "scheduler")
 BENCHMARK_TARGETS = ("sysctl", "command")
-ALGORITHMS = ("ppo", "ddpg", "td3", "sac", "per-ddpg", "random")
+ALGORITHMS = ("ppo", "ddpg", "td3", "sac", "per-ddpg", "random", "sarsa", "dqn")
 COMMAND_KNOB_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 

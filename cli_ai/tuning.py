@@ -113,6 +113,11 @@ def prepare(spec: TuningSpec, options: TuneOptions) -> PreparedRun:
     spec = spec.with_overrides(budget=budget, algorithm=options.algorithm, seed=options.seed)
     if spec.target not in KNOB_TARGETS:
         raise SafetyError(f"target: {spec.target!r} is tuned by its own path; this run handles {', '.join(KNOB_TARGETS)}")
+    if spec.training_config.algorithm in ("sarsa", "dqn"):
+        raise BadInputError(
+            f"training_config.algorithm: {spec.training_config.algorithm} needs a discrete action space; a "
+            f"{spec.target} run's knobs are continuous: use ppo, ddpg, td3, sac, per-ddpg or random"
+        )
     checked = check_loaded_spec(spec, clamp=options.clamp, allow_shell=options.allow_shell,
                                 dry_run=options.dry_run, proc_root=options.proc_root)
     notes = list(checked.report.notes)

@@ -61,3 +61,19 @@ def test_reward_breakdown_goes_to_tensorboard_when_asked(tmp_path):
                  "balance_penalty"):
         assert f"reward/{name}" in tags, tags
     assert "reward/metric" in tags
+
+
+@pytest.mark.parametrize("algorithm, suffix", [("sarsa", ".pkl"), ("dqn", ".pt")])
+def test_sarsa_and_dqn_train_through_tune(tmp_path, algorithm, suffix):
+    result = tuning.tune(EXAMPLES / "autoscaling.json",
+                         tuning.TuneOptions(budget=150, seed=2, output_dir=str(tmp_path), algorithm=algorithm))
+    assert result.algorithm == algorithm and result.evaluations == 150
+    assert result.model_path.endswith(suffix) and Path(result.model_path).exists()
+    assert result.extra["evaluation"]["episodes"] == 5
+
+
+def test_sarsa_is_refused_for_continuous_knobs(tmp_path):
+    with pytest.raises(BadInputError, match="sarsa needs a discrete action space"):
+        tuning.tune(EXAMPLES / "postgresql_oltp.json",
+                    tuning.TuneOptions(dry_run=True, budget=5, algorithm="sarsa", output_dir=str(tmp_path)))
+    assert not any(tmp_path.iterdir())

@@ -30,6 +30,7 @@ class AgentPlan:
     # Arguments that win even over a preset (seed 000's --replay-buffer-size).
     forced: dict[str, Any] = field(default_factory=dict)
     replay_kwargs: dict[str, Any] = field(default_factory=dict)
+    training: TrainingConfig | None = None  # the spec's settings, for agents built from them directly
 
 
 def _largest_divisor_at_most(n: int, cap: int) -> int:
@@ -43,9 +44,9 @@ def plan_agent(algorithm: str, tc: TrainingConfig, steps: int, *, episode_len: i
     """Fit the spec's settings to `steps` agent steps (the budget minus the baseline)."""
     if algorithm not in ALGORITHMS:
         raise ValueError(f"unknown algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
-    plan = AgentPlan(algorithm)
+    plan = AgentPlan(algorithm, training=tc)
     steps = max(1, steps)
-    if algorithm == "random":
+    if algorithm in ("random", "sarsa", "dqn"):
         return plan
     if algorithm != "per-ddpg" or not tc.preset:
         plan.kwargs["learning_rate"] = tc.learning_rate
@@ -123,6 +124,10 @@ def build_agent(plan: AgentPlan, env, *, seed: int | None = None, verbose: int =
     """Instantiate the planned agent on `env` (imports torch / SB3 here, lazily)."""
     if plan.algorithm == "random":
         return RandomSearch(env, seed)
+    if plan.algorithm in ("sarsa", "dqn"):
+        from cli_ai.tactician.agents.episodic import build_episodic
+
+        return build_episodic(plan.algorithm, env, plan.training, seed=seed)
     configure_torch()
     if plan.algorithm == "per-ddpg":
         from cli_ai.tactician.agents.per import build_per_ddpg
