@@ -3,7 +3,7 @@
     <runs>/sarsa_run_<timestamp>/
       logs/training.log          structured log (one key=value line per episode)
       models/sarsa_final.pkl     final agent
-      models/sarsa_epXXXX.pkl    checkpoints
+      models/sarsa_ep<NNNN>.pkl   checkpoints
       models/sarsa_interrupt.pkl after Ctrl+C
       training_metrics.json      episode-level training metrics
       evaluation_metrics.json    checkpoint evaluation summaries

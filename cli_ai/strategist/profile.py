@@ -34,24 +34,12 @@ SERVICE_PROCESSES: dict[str, tuple[str, ...]] = {
     "kubelet": ("kubelet",),
     "dockerd": ("dockerd",),
 }
-# Canonical service name -> programs whose presence on PATH means it is installed.
+# Canonical service name -> programs whose presence on PATH means it is installed:
+# the process names, except where the installed program is named differently.
 SERVICE_PROGRAMS: dict[str, tuple[str, ...]] = {
+    **SERVICE_PROCESSES,
     "postgres": ("postgres", "pg_ctl", "pg_ctlcluster"),
     "mysql": ("mysqld", "mariadbd"),
-    "nginx": ("nginx",),
-    "httpd": ("httpd", "apache2"),
-    "haproxy": ("haproxy",),
-    "caddy": ("caddy",),
-    "envoy": ("envoy",),
-    "redis": ("redis-server",),
-    "memcached": ("memcached",),
-    "mosquitto": ("mosquitto",),
-    "java": ("java",),
-    "clickhouse": ("clickhouse-server", "clickhouse"),
-    "mongodb": ("mongod",),
-    "node": ("node",),
-    "kubelet": ("kubelet",),
-    "dockerd": ("dockerd",),
 }
 # Where packaged servers live off PATH (Debian's postgres binaries, for one).
 SERVICE_GLOBS: dict[str, tuple[str, ...]] = {
