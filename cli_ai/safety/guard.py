@@ -244,12 +244,14 @@ class Guard:
         previous = applied.read()
         originals = dict(self.originals)
         files = list(self.files)
+        netns = set(self.netns_params)
         if previous is not None:
             originals.update(previous.originals)
             known = {f["path"] for f in previous.files}
             files = list(previous.files) + [f for f in files if f["path"] not in known]
+            netns |= set(previous.netns_params)
         applied.write(JournalRecord(backend=self.backend.describe(), originals=originals, workload=self.workload,
-                                    netns_params=self.netns_params, files=files))
+                                    netns_params=sorted(netns), files=files))
         self.journal.delete()
         self.sink(Event("kept", {"values": self.changed, "journal": str(applied.path)}))
 
