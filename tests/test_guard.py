@@ -213,3 +213,27 @@ except Interrupted as e:
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert out.stdout.strip() == "restored 60 130", out.stderr
+
+
+def test_two_applies_then_one_rollback_restores_the_first_original():
+    backend = MachineLike({"vm.swappiness": 60, "vm.dirty_ratio": 20})
+    with Guard(backend, ["vm.swappiness"], keep_on_success=True) as guard:
+        guard.apply({"vm.swappiness": 10})
+    with Guard(backend, ["vm.swappiness", "vm.dirty_ratio"], keep_on_success=True) as guard:
+        guard.apply({"vm.swappiness": 5, "vm.dirty_ratio": 30})
+    assert backend.values == {"vm.swappiness": 5, "vm.dirty_ratio": 30}
+    assert not Journal().exists()  # an apply is not an interrupted run: a tune may start
+    outcome = rollback(backend=backend)
+    assert outcome.kind == "applied"
+    assert backend.values == {"vm.swappiness": 60, "vm.dirty_ratio": 20}
+
+
+def test_an_apply_that_fails_restores_everything():
+    backend = MachineLike({"vm.swappiness": 60, "vm.dirty_ratio": 20})
+    backend.refuse = lambda n, v: "rejected" if v == 99 else None
+    with pytest.raises(BackendWriteError):
+        with Guard(backend, ["vm.swappiness", "vm.dirty_ratio"], keep_on_success=True) as guard:
+            guard.apply({"vm.swappiness": 5})
+            guard.apply({"vm.dirty_ratio": 99})
+    assert backend.values == {"vm.swappiness": 60, "vm.dirty_ratio": 20}
+    assert rollback(backend=backend).record is None  # nothing kept
