@@ -137,7 +137,7 @@ def train_policy(spec: TuningSpec, options, *, sink: EventSink = null_sink) -> T
     if algorithm in CONTINUOUS_ONLY:
         raise BadInputError(
             f"training_config.algorithm: {algorithm} needs a continuous action space; the {spec.target} target "
-            "decides discretely: use ppo (or random)"
+            "decides discretely: use ppo, dqn, sarsa or random"
         )
     budget = tc.budget if tc.budget is not None else tc.total_timesteps
     seed = tc.seed if tc.seed is not None else 0
