@@ -1,9 +1,13 @@
 """KnobTuningEnv: apply values, run the benchmark, observe the system, reward.
 
 One step is one benchmark evaluation. `reset()` measures the baseline with the
-original values the first time (later resets only re-observe: a benchmark run
-is the expensive thing the budget counts). Actions are absolute: the action
-vector is the whole configuration, mapped into the safe ranges by `KnobSpace`.
+original values the first time, `baseline_runs` times so the noise is known
+(later resets only re-observe: a benchmark run is the expensive thing the
+budget counts). Actions are absolute: the action vector is the whole
+configuration, mapped into the safe ranges by `KnobSpace`. So the reward of a
+step depends on its action alone: for the agents this env is a bandit, and
+their discount factor is set near 0 (`agents.factory.plan_agent`).
+`step_values` is the same step for an optimiser that proposes native values.
 
 A failed step (value refused, benchmark crash, timeout, metric missing) gets a
 finite penalty and counts toward the failure limit; the env never raises for
@@ -62,6 +66,7 @@ class KnobTuningEnv(gym.Env):
         max_steps_per_episode: int = 50,
         failure_penalty: float = -1.0,
         failures: FailureCounter | None = None,
+        baseline_runs: int = 1,
     ):
         """
         :param space: the knobs and their normalized <-> native mapping
@@ -74,6 +79,7 @@ class KnobTuningEnv(gym.Env):
         :param max_steps_per_episode: episode length (truncation)
         :param failure_penalty: reward of a failed step (finite)
         :param failures: consecutive-failure limit shared with the run
+        :param baseline_runs: how many times the original values are measured
         """
         super().__init__()
         if space.dims == 0:
@@ -88,11 +94,13 @@ class KnobTuningEnv(gym.Env):
         self.max_steps_per_episode = max_steps_per_episode
         self.failure_penalty = float(failure_penalty)
         self.failures = failures or FailureCounter(3)
+        self.baseline_runs = max(1, int(baseline_runs))
         n_obs = len(self.state_metrics) + space.dims
         self.observation_space = gym.spaces.Box(-1.0, 1.0, shape=(n_obs,), dtype=np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(space.dims,), dtype=np.float32)
         self.baseline: Evaluation | None = None
         self.baseline_values: dict[str, Value] = {}
+        self.baseline_evaluations: list[Evaluation] = []
         self.evaluations = 0
         self._episode_steps = 0
         self._last_system: dict[str, float] = {}
@@ -113,9 +121,15 @@ class KnobTuningEnv(gym.Env):
         return result, system
 
     def measure_baseline(self) -> Evaluation:
-        """Benchmark the original values once; the reward is relative to it."""
+        """Benchmark the original values `baseline_runs` times; the reward is
+        relative to their mean. Any failure here stops the run: a baseline that
+        cannot be measured leaves nothing to compare with."""
         self.baseline_values = self._read(self.space.names)
-        result, system = self._run(self.baseline_values)
+        runs: list[tuple[Evaluation, dict[str, float]]] = []
+        for _ in range(self.baseline_runs):
+            runs.append(self._run(self.baseline_values))
+        self.baseline_evaluations = [r for r, _ in runs]
+        result, system = _mean_evaluation(runs)
         self._last_system = system
         self.baseline = result
         self.reward_fn.reset(self._measurement(result, system))
@@ -140,11 +154,18 @@ class KnobTuningEnv(gym.Env):
         if self.baseline is None:
             base = self.measure_baseline()
             info = {"baseline": True, "metric": base.metric, "values": dict(self.baseline_values),
-                    "duration_s": base.duration_s, "metrics": dict(base.metrics)}
+                    "duration_s": base.duration_s, "metrics": dict(base.metrics),
+                    "runs": [{"metric": r.metric, "metrics": dict(r.metrics), "duration_s": r.duration_s}
+                             for r in self.baseline_evaluations]}
         return self._observation(), info
 
     def step(self, action):
-        values = self.space.to_native(np.asarray(action, dtype=np.float64))
+        return self.step_values(self.space.to_native(np.asarray(action, dtype=np.float64)))
+
+    def step_values(self, values: Mapping[str, Value]):
+        """One evaluation of a whole configuration of native values (already
+        inside the safe ranges): apply, benchmark, observe, score."""
+        values = dict(values)
         self._episode_steps += 1
         truncated = self._episode_steps >= self.max_steps_per_episode
         started = time.monotonic()
@@ -170,6 +191,32 @@ class KnobTuningEnv(gym.Env):
             "system": dict(system),
         }
         return self._observation(), float(scored.reward), terminated, truncated, info
+
+
+def _mean_evaluation(runs: Sequence[tuple[Evaluation, Mapping[str, float]]]) -> tuple[Evaluation, dict[str, float]]:
+    """One evaluation standing for several of the same configuration: the mean
+    of each number the runs share (a single run is returned as it is)."""
+    if len(runs) == 1:
+        result, system = runs[0]
+        return result, dict(system)
+
+    def mean(xs):
+        xs = [float(x) for x in xs if x is not None and np.isfinite(x)]
+        return float(np.mean(xs)) if xs else None
+
+    evals = [r for r, _ in runs]
+    shared = set.intersection(*(set(r.metrics) for r in evals))
+    metrics = {k: mean(r.metrics[k] for r in evals) for k in sorted(shared)}
+    systems = [dict(s) for _, s in runs]
+    system_keys = set.intersection(*(set(s) for s in systems)) if systems else set()
+    merged = Evaluation(
+        metric=mean(r.metric for r in evals),
+        metrics={k: v for k, v in metrics.items() if v is not None},
+        duration_s=float(sum(r.duration_s for r in evals)),
+        throughput=mean(r.throughput for r in evals),
+        latency_ms=mean(r.latency_ms for r in evals),
+    )
+    return merged, {k: mean(s[k] for s in systems) or 0.0 for k in sorted(system_keys)}
 
 
 def register() -> None:
