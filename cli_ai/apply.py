@@ -1,6 +1,9 @@
 """`cli-ai apply` and `cli-ai export`: the best configuration of a result.
 
-Apply writes the values under the Guard with `keep_on_success`: the originals
+Only a gain that was shown is applied: the result's verification (baseline
+and best re-measured alternately, Welch's test) must say `better`; anything
+else is refused (exit 3) unless `--force`, and a forced apply is recorded in
+the result file. Apply writes the values under the Guard with `keep_on_success`: the originals
 are journaled before the first write, an error or Ctrl+C restores them, and on
 success they stay recorded in `applied.json` so `cli-ai rollback` undoes the
 apply. `--persist` also writes a sysctl.d file (backing up an existing one),
@@ -9,6 +12,8 @@ which rollback restores too. Export only prints.
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -38,6 +43,30 @@ class ApplyPlan:
     values: dict[str, Value]
     current: dict[str, Value] = field(default_factory=dict)
     persist_path: Path | None = None
+    forced: str | None = None  # why the verification did not allow it, when --force overrode that
+
+
+def verified_gain_problem(result: Mapping[str, Any]) -> str | None:
+    """Why a result's best configuration was not shown to be better, or None
+    when its verification says `better` (the only case apply goes ahead)."""
+    ver = result.get("verification")
+    verdict = result.get("verdict")
+    if not isinstance(ver, dict):
+        if verdict == "no improvement":
+            return "no configuration beat the baseline, so there is nothing better to apply; keep the current settings"
+        return ("its gain was never verified (the run had --verify 0, or predates verification), so it may be "
+                "noise; tune again with --verify 3")
+    v = ver.get("verdict")
+    if v == "better" and verdict == "better":
+        return None
+    p = ver.get("p_value")
+    p_text = f", p = {p:.3g}" if isinstance(p, (int, float)) and not isinstance(p, bool) and math.isfinite(p) else ""
+    if v == "worse":
+        return f"its verification found the configuration worse than the baseline{p_text}; keep the current settings"
+    if v == "failed":
+        return "its verification failed (a run of the best configuration failed), so no gain was shown"
+    return (f"its verification found no significant improvement ({v or 'no verdict'}{p_text}): the difference is "
+            "within the benchmark's noise; keep the current settings")
 
 
 def checked_values(result: Mapping[str, Any]) -> dict[str, Value]:
@@ -87,13 +116,16 @@ def value_problem(entry, value: Value) -> str | None:
 
 
 def prepare_apply(path: str | os.PathLike, *, persist: bool = False, allow_simulated: bool = False,
-                  proc_root: str = PROC_SYS) -> ApplyPlan:
+                  force: bool = False, proc_root: str = PROC_SYS) -> ApplyPlan:
     result = load_result(path)
     if result.get("simulated") and not allow_simulated:
         raise SafetyError(
             f"{result['_path']}: this result comes from a --dry-run; its best configuration was found on a "
             "simulated system. Run the tune for real first (or pass --allow-simulated)"
         )
+    problem = verified_gain_problem(result)
+    if problem is not None and not force:
+        raise SafetyError(f"{result['_path']}: not applied: {problem} (--force applies it anyway)")
     values = checked_values(result)
     backend = SysctlBackend(proc_root)
     missing = [n for n in values if not backend.exists(n)]
@@ -102,7 +134,7 @@ def prepare_apply(path: str | os.PathLike, *, persist: bool = False, allow_simul
     if os.geteuid() != 0:
         raise SafetyError("writing /proc/sys needs root: run with sudo")
     current = backend.read(list(values))
-    return ApplyPlan(result, values, current, sysctl_d_dir() / PERSIST_FILE if persist else None)
+    return ApplyPlan(result, values, current, sysctl_d_dir() / PERSIST_FILE if persist else None, forced=problem)
 
 
 def apply(plan: ApplyPlan, *, sink=None, proc_root: str = PROC_SYS) -> ApplyPlan:
@@ -115,12 +147,40 @@ def apply(plan: ApplyPlan, *, sink=None, proc_root: str = PROC_SYS) -> ApplyPlan
                workload=plan.result.get("workload"), netns_params=netns) as guard:
         guard.apply(plan.values)
         if plan.persist_path is not None:
-            backup = persist(plan.persist_path, plan.values, plan.result)
+            backup = persist(plan.persist_path, plan.values, plan.result, forced=plan.forced)
             guard.record_file(str(plan.persist_path), backup)
+    record_apply(plan)
     return plan
 
 
-def persist(path: Path, values: Mapping[str, Value], result: Mapping[str, Any]) -> str | None:
+def record_apply(plan: ApplyPlan) -> None:
+    """Note the apply in the result file (atomically), with whether --force
+    overrode its verification, so the result says how it came to be applied."""
+    path = plan.result.get("_path")
+    if not path:
+        return
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text())
+    except (OSError, ValueError):
+        return  # the values are applied and journaled; the note is a courtesy
+    if not isinstance(data, dict):
+        return
+    entry = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "forced": plan.forced is not None,
+             "persisted": str(plan.persist_path) if plan.persist_path else None}
+    if plan.forced is not None:
+        entry["forced_over"] = plan.forced
+    applies = data.get("applies") if isinstance(data.get("applies"), list) else []
+    data["applies"] = [*applies, entry]
+    tmp = p.with_name(f".{p.name}.tmp")
+    try:
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        os.replace(tmp, p)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+
+
+def persist(path: Path, values: Mapping[str, Value], result: Mapping[str, Any], *, forced: str | None = None) -> str | None:
     """Write the sysctl.d file atomically; back up an existing one first."""
     path.parent.mkdir(parents=True, exist_ok=True)
     backup = None
@@ -129,17 +189,26 @@ def persist(path: Path, values: Mapping[str, Value], result: Mapping[str, Any]) 
         backup = str(path.with_name(f"{path.name}.bak-{stamp}"))
         shutil.copy2(path, backup)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(render_sysctl_d(values, result))
+    text = render_sysctl_d(values, result)
+    if forced is not None:
+        text = text.replace("\n", f"\n# APPLIED WITH --force although {_comment(forced)}\n", 1)
+    tmp.write_text(text)
     os.replace(tmp, path)
     return backup
 
 
+def _comment(text: Any) -> str:
+    """One line of untrusted text, safe inside a # comment."""
+    return " ".join(str(text).split()).replace("\x00", "")
+
+
 def _header(result: Mapping[str, Any], comment: str = "#") -> list[str]:
     improvement = result.get("improvement")
-    lines = [f"{comment} Generated by cli-ai for workload: {result.get('workload', '?')}"]
-    if improvement is not None:
+    lines = [f"{comment} Generated by cli-ai for workload: {_comment(result.get('workload', '?'))}"]
+    if isinstance(improvement, (int, float)) and not isinstance(improvement, bool) and math.isfinite(improvement):
         lines.append(
-            f"{comment} {result.get('metric')}: {result.get('baseline')} -> {result.get('best')} ({improvement:+.1f}%)"
+            f"{comment} {_comment(result.get('metric'))}: {_comment(result.get('baseline'))} -> "
+            f"{_comment(result.get('best'))} ({improvement:+.1f}%, {_comment(result.get('verdict', 'not verified'))})"
         )
     if result.get("simulated"):
         lines.append(f"{comment} WARNING: found by a --dry-run on a SIMULATED system")

@@ -106,7 +106,7 @@ def doctor(json_out: bool = typer.Option(False, "--json", help="Print the report
 def tune(
     spec: Path = SPEC_ARG,
     dry_run: bool = typer.Option(False, "--dry-run", help="Simulate: no value written, no benchmark run, no root needed."),
-    algo: Optional[str] = typer.Option(None, "--algo", help="ppo | ddpg | td3 | sac | per-ddpg | random | sarsa | dqn (the last two for discrete targets)"),
+    algo: Optional[str] = typer.Option(None, "--algo", help="auto | ppo | ddpg | td3 | sac | per-ddpg | random | sarsa | dqn (auto: the target's default search; sarsa and dqn for discrete targets)"),
     budget: Optional[int] = typer.Option(None, "--budget", min=2, help="Maximum benchmark evaluations, baseline included."),
     seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Seed for a reproducible run."),
     output_dir: Optional[Path] = typer.Option(None, "--output-dir", help="Where run directories go (default: ./runs)."),
@@ -115,7 +115,7 @@ def tune(
     allow_shell: bool = typer.Option(False, "--allow-shell", help="Let the benchmark command use shell syntax (confirmed)."),
     clamp: bool = typer.Option(False, "--clamp", help="Narrow ranges outside the safe ones instead of refusing."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the summary."),
-    verify: int = typer.Option(0, "--verify", min=0, max=50, help="Re-measure baseline and best N times each, interleaved, and say whether the gain holds."),
+    verify: Optional[int] = typer.Option(None, "--verify", min=0, max=50, help="Re-measure baseline and best N times each, alternately, and test the gain (Welch); default 3, 0 skips (then nothing is offered to apply)."),
     tensorboard: Optional[Path] = typer.Option(None, "--tensorboard", help="Write the training log and the reward breakdown as TensorBoard events here."),
     replay_buffer_size: Optional[int] = typer.Option(None, "--replay-buffer-size", min=1, help="PER buffer size (per-ddpg; mosquitto default 100000)."),
     replay_alpha: Optional[float] = typer.Option(None, "--replay-alpha", min=0, help="PER prioritization strength alpha."),
@@ -184,12 +184,14 @@ def plan(
 @app.command()
 @handled
 def optimize(
-    goal: str = GOAL_ARG,
+    goal: Optional[str] = typer.Argument(None, help='What to optimize, in plain words, e.g. "optimize this system for database workload".', show_default=False),
+    spec_file: Optional[Path] = typer.Option(None, "--spec", help="Skip the strategist: optimize this ready spec (then GOAL is optional)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Simulate the tune: nothing written, no benchmark run."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before tuning."),
-    apply_best: bool = typer.Option(False, "--apply", help="Apply the best configuration at the end without asking."),
+    apply_best: bool = typer.Option(False, "--apply", help="Apply the best configuration at the end without asking, if its verification says better."),
+    force: bool = typer.Option(False, "--force", help="With --apply: apply even when the verification did not show a gain (recorded in the result)."),
     budget: Optional[int] = typer.Option(None, "--budget", min=2, help="Maximum benchmark evaluations."),
-    algo: Optional[str] = typer.Option(None, "--algo", help="ppo | ddpg | td3 | sac | per-ddpg | random | sarsa | dqn (the last two for discrete targets)"),
+    algo: Optional[str] = typer.Option(None, "--algo", help="auto | ppo | ddpg | td3 | sac | per-ddpg | random | sarsa | dqn (auto: the target's default search)"),
     seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Seed for a reproducible run."),
     output_dir: Optional[Path] = typer.Option(None, "--output-dir", help="Where run directories go (default: ./runs)."),
     provider: str = PROVIDER_OPT,
@@ -198,54 +200,54 @@ def optimize(
     timeout: float = TIMEOUT_OPT,
     max_repairs: int = REPAIRS_OPT,
     clamp: bool = typer.Option(False, "--clamp", help="Narrow ranges outside the safe ones instead of refusing."),
-    verify: int = typer.Option(3, "--verify", min=0, max=50, help="Re-measure baseline and best N times each at the end (0: off)."),
+    verify: Optional[int] = typer.Option(None, "--verify", min=0, max=50, help="Re-measure baseline and best N times each at the end, alternately (default 3; 0 skips, and then nothing is applied)."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as one JSON object on stdout."),
 ) -> None:
-    """Plan from a goal, confirm, tune, summarize, and offer to apply the best configuration."""
+    """Plan from a goal, confirm, tune, verify, summarize, and offer to apply a verified gain."""
     import sys as _sys
 
     from cli_ai import apply as applying
     from cli_ai import optimize as opt
     from cli_ai import pipeline, tuning
+    from cli_ai.console.apply import applied
     from cli_ai.console.plan import render_plan
     from cli_ai.console.tune import TuneRenderer, optimize_screen
-    from cli_ai.console.apply import applied
 
     console = _console(json_mode=json_out)
-    plan_result, profile = opt.make_plan(goal, opt.PlanOptions(provider, model, base_url, timeout, max_repairs),
-                                         dry_run=dry_run)
-    if not json_out:
-        render_plan(console, plan_result, show_spec=False)
-    console.strategist_used(plan_result)
+    if spec_file is None:
+        plan_result, profile = opt.make_plan(goal or "", opt.PlanOptions(provider, model, base_url, timeout,
+                                                                           max_repairs), dry_run=dry_run)
+        if not json_out:
+            render_plan(console, plan_result, show_spec=False)
+        console.strategist_used(plan_result)
+        spec, attachments, plan_json = plan_result.spec, opt.attachments(plan_result, profile), plan_result.to_dict()
+    else:
+        spec, attachments, plan_json = opt.load_ready_spec(spec_file), {}, {"provider": "none", "spec_file": str(spec_file)}
     options = tuning.TuneOptions(dry_run=dry_run, algorithm=algo, budget=budget, seed=seed,
                                  output_dir=str(output_dir) if output_dir else None, yes=yes, clamp=clamp,
                                  verify=verify)
 
     def confirm(run) -> None:
-        optimize_screen(console, run, opt.time_estimate_text(run.spec, run.budget, run.dry_run, verify))
+        optimize_screen(console, run, opt.time_estimate_text(run.spec, run.budget, run.dry_run, run.verify_runs))
         if not run.dry_run:
             pipeline.require_confirmation(console, "Start tuning", yes=yes)
 
-    result = tuning.tune_spec(plan_result.spec, options, sink=TuneRenderer(console), confirm=confirm,
-                              attachments=opt.attachments(plan_result, profile))
+    result = tuning.tune_spec(spec, options, sink=TuneRenderer(console), confirm=confirm, attachments=attachments)
     if json_out:
-        console.json({**result.to_json(), "plan": {k: v for k, v in plan_result.to_dict().items() if k != "spec"}})
-    if result.target != "sysctl" or not result.best_config or result.improvement is None:
-        return
-    if result.simulated:
-        console.note("dry run: nothing to apply (the best configuration was found on a simulated system)")
-        return
-    if result.improvement <= 0:
-        console.note("no configuration beat the baseline; nothing to apply")
+        console.json({**result.to_json(), "plan": {k: v for k, v in plan_json.items() if k != "spec"}})
+    offer = opt.apply_offer(result, force=force)
+    if offer.message:
+        console.note(offer.message)
+    if not offer.possible:
         return
     if not apply_best:
         if not _sys.stdin.isatty() or json_out:
             console.note(f"to apply the best configuration: cli-ai apply {result.run_dir}/result.json")
             return
-        if not console.confirm("Apply the best configuration now (journaled; cli-ai rollback undoes it)?"):
+        if not console.confirm("Apply the verified configuration now (journaled; cli-ai rollback undoes it)?"):
             console.note(f"not applied; later: cli-ai apply {result.run_dir}/result.json")
             return
-    applied(console, applying.apply(applying.prepare_apply(result.run_dir)))
+    applied(console, applying.apply(applying.prepare_apply(result.run_dir, force=force)))
 
 
 RESULT_ARG = typer.Argument(..., help="A result.json (or the run directory holding it).", show_default=False)
@@ -258,14 +260,15 @@ def apply_cmd(
     persist: bool = typer.Option(False, "--persist", help="Also write /etc/sysctl.d/99-cli-ai.conf (an existing one is backed up)."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
     allow_simulated: bool = typer.Option(False, "--allow-simulated", help="Apply a result found by a --dry-run."),
+    force: bool = typer.Option(False, "--force", help="Apply although the result's verification did not say better (recorded in the result)."),
 ) -> None:
-    """Apply a result's best configuration (journaled: `cli-ai rollback` undoes it)."""
+    """Apply a result's best configuration, if its verification showed a gain (journaled: `cli-ai rollback` undoes it)."""
     from cli_ai import apply as applying
     from cli_ai import pipeline
     from cli_ai.console.apply import apply_screen, applied
 
     console = _console()
-    plan = applying.prepare_apply(result, persist=persist, allow_simulated=allow_simulated)
+    plan = applying.prepare_apply(result, persist=persist, allow_simulated=allow_simulated, force=force)
     apply_screen(console, plan)
     pipeline.require_confirmation(console, "Apply these values", yes=yes)
     applied(console, applying.apply(plan))

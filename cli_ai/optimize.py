@@ -72,15 +72,50 @@ def estimate_evaluation_seconds(spec: TuningSpec) -> tuple[float, bool]:
 
 
 def time_estimate_text(spec: TuningSpec, budget: int, dry_run: bool, verify: int = 0) -> str:
+    """How long a run takes: the budget's evaluations plus the verification
+    runs (2 x verify, outside the budget)."""
     if dry_run:
         return "seconds (simulated: no benchmark runs)"
     per, exact = estimate_evaluation_seconds(spec)
-    budget += 2 * verify  # the re-measurements of baseline and best
-    total = per * budget
+    runs = budget + 2 * verify
+    total = per * runs
     minutes = total / 60
+    what = f"{budget} evaluations + {2 * verify} verification runs" if verify else f"{budget} evaluations"
     if exact:
-        return f"about {minutes:.0f} min ({budget} runs of ~{per:.0f}s, plus learning)"
-    return f"at most {minutes:.0f} min ({budget} runs, each stopped after {per:.0f}s)"
+        return f"about {minutes:.0f} min ({what} of ~{per:.0f}s, plus the search's own time)"
+    return f"at most {minutes:.0f} min ({what}, each stopped after {per:.0f}s)"
+
+
+@dataclass
+class ApplyOffer:
+    """Whether optimize may offer (or, with --apply, do) the apply, and what to say."""
+
+    possible: bool
+    message: str | None = None
+
+
+def apply_offer(result, *, force: bool = False) -> ApplyOffer:
+    """Only a verified gain on a real sysctl run is offered; `force` lets an
+    unverified one through (the apply then records that it was forced)."""
+    from cli_ai.apply import verified_gain_problem
+
+    if result.target != "sysctl" or not result.best_config or result.baseline is None:
+        return ApplyOffer(False)
+    if result.simulated:
+        return ApplyOffer(False, "dry run: nothing to apply (the best configuration was found on a simulated system)")
+    problem = verified_gain_problem(result.to_json())
+    if problem is not None:
+        if force:
+            return ApplyOffer(True, f"applying with --force although {problem}")
+        return ApplyOffer(False, f"nothing applied: {problem}")
+    return ApplyOffer(True)
+
+
+def load_ready_spec(path) -> TuningSpec:
+    """`optimize --spec FILE`: a ready spec instead of a plan."""
+    from cli_ai.spec import load_spec
+
+    return load_spec(path)
 
 
 def attachments(plan, profile) -> dict[str, Any]:

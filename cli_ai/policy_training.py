@@ -134,6 +134,11 @@ def train_policy(spec: TuningSpec, options, *, sink: EventSink = null_sink) -> T
     spec = spec.with_overrides(budget=options.budget, algorithm=options.algorithm, seed=options.seed)
     tc = spec.training_config
     algorithm = tc.algorithm
+    auto_note = []
+    if algorithm == "auto":
+        algorithm = "ppo"
+        auto_note = [f"algorithm auto -> ppo: the {spec.target} target is sequential (one step is one decision), "
+                     "where a reinforcement-learning policy is the natural search"]
     if algorithm in CONTINUOUS_ONLY:
         raise BadInputError(
             f"training_config.algorithm: {algorithm} needs a continuous action space; the {spec.target} target "
@@ -149,6 +154,7 @@ def train_policy(spec: TuningSpec, options, *, sink: EventSink = null_sink) -> T
         rundir.write_json(name, payload)
     tracker = EpisodeTracker(budget=budget, sink=sink, rows=rundir)
     plan = plan_agent(algorithm, tc, budget)
+    plan.notes[:0] = auto_note
     env = _Recording(make_target_env(spec, seed=seed), tracker)
     sink(Event("policy_started", {"spec": spec, "budget": budget, "agent": plan, "run_dir": str(rundir.path),
                                   "notes": plan.notes}))

@@ -122,6 +122,7 @@ def trajectory_row(rec: StepRecord) -> dict[str, Any]:
         "reward": rec.reward,
         "is_best": int(rec.is_best),
         "improvement_pct": rec.improvement_pct,
+        "phase": rec.phase,
     }
     row.update(_flat("", rec.values))
     row.update(_flat("metric.", rec.metrics))
@@ -192,16 +193,19 @@ class RunDirectory:
 
     def __call__(self, event: Event) -> None:
         if event.kind in ("baseline", "step"):
-            row = trajectory_row(event.data["record"])
-            if self.extra_columns is not None:
-                row.update({k: v for k, v in self.extra_columns(event.data["record"]).items() if k not in row})
-            self.add_row(row)
+            for record in event.data.get("runs") or [event.data["record"]]:
+                row = trajectory_row(record)
+                if self.extra_columns is not None:
+                    row.update({k: v for k, v in self.extra_columns(record).items() if k not in row})
+                self.add_row(row)
         elif event.kind == "sim_step":
             self.add_row(event.data["row"])
 
 
-def plot_progress(records: list[StepRecord], path: Path, *, metric: str, direction: str, simulated: bool) -> Path | None:
-    """The metric per evaluation and the best so far, with the baseline marked."""
+def plot_progress(records: list[StepRecord], path: Path, *, metric: str, direction: str, simulated: bool,
+                  baseline: float | None = None, chosen: list[StepRecord] | None = None) -> Path | None:
+    """The metric per evaluation and the best so far, with the baseline (the
+    mean of its runs) and the measurements of the chosen configuration marked."""
     points = [(r.index, r.metric) for r in records if r.metric is not None and math.isfinite(r.metric) and not r.failed]
     if not points:
         return None
@@ -217,12 +221,16 @@ def plot_progress(records: list[StepRecord], path: Path, *, metric: str, directi
         best_so_far.append(best)
     fig, ax = plt.subplots(figsize=(8, 4.5))
     ax.plot(xs, ys, "o-", color="#4c72b0", alpha=0.6, label=metric)
-    ax.plot(xs, best_so_far, "-", color="#dd8452", linewidth=2, label="best so far")
-    ax.axhline(ys[0], color="grey", linestyle="--", linewidth=1, label="baseline")
+    ax.plot(xs, best_so_far, "-", color="#dd8452", linewidth=2, label="best single measurement so far")
+    ax.axhline(baseline if baseline is not None else ys[0], color="grey", linestyle="--", linewidth=1,
+               label="baseline (mean of its runs)")
+    if chosen:
+        ax.plot([r.index for r in chosen], [r.metric for r in chosen], "*", color="#55a868", markersize=14,
+                label="chosen configuration (its measurements)")
     failed = [r.index for r in records if r.failed]
     for i, f in enumerate(failed):
         ax.axvline(f, color="#c44e52", alpha=0.3, linewidth=1, label="failed step" if i == 0 else None)
-    ax.set_xlabel("evaluation (0 = baseline)")
+    ax.set_xlabel("evaluation (the first are the baseline runs)")
     ax.set_ylabel(f"{metric} ({'lower' if direction == 'minimize' else 'higher'} is better)")
     ax.set_title("tuning progress" + (" (SIMULATED dry run)" if simulated else ""))
     ax.grid(alpha=0.3)

@@ -27,7 +27,7 @@ Scale = Literal["linear", "log"]
 
 TARGETS = ("sysctl", "command", "mosquitto", "autoscaling", "scheduler")
 BENCHMARK_TARGETS = ("sysctl", "command")
-ALGORITHMS = ("ppo", "ddpg", "td3", "sac", "per-ddpg", "random", "sarsa", "dqn")
+ALGORITHMS = ("auto", "ppo", "ddpg", "td3", "sac", "per-ddpg", "random", "sarsa", "dqn")
 COMMAND_KNOB_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
@@ -41,7 +41,9 @@ DEFAULT_TRAINING = {
     "n_epochs": 10,
     "gamma": 0.99,
     "benchmark_timeout": 120,
-    "algorithm": "ppo",
+    # The target's own default search: model-based for knob targets, PPO for
+    # the sequential simulated ones (scheduler, autoscaling).
+    "algorithm": "auto",
 }
 DEFAULT_STATE_SPACE = (
     ("cpu_utilization", "/proc/stat"),
@@ -113,7 +115,7 @@ class TrainingConfig:
     n_epochs: int = 10
     gamma: float = 0.99
     benchmark_timeout: float = 120.0
-    algorithm: str = "ppo"
+    algorithm: str = "auto"
     preset: str | None = None
     budget: int | None = None
     seed: int | None = None

@@ -1,6 +1,7 @@
-"""`cli-ai tune`: load, check, confirm, guard, search, report.
+"""`cli-ai tune`: load, check, confirm, guard, search, verify, report.
 
-    spec -> safety checks -> confirmation -> Guard(backend) -> env + agent -> TuningResult
+    spec -> safety checks -> confirmation -> Guard(backend) -> baseline runs
+         -> search (optimiser or RL agent) -> re-measure the top few -> verify -> TuningResult
 
 A dry run takes exactly the same path with a simulated backend and the
 surrogate benchmark: nothing on the machine is written and no benchmark runs.
@@ -24,13 +25,17 @@ from cli_ai.results import RunDirectory, TuningResult, plot_progress
 from cli_ai.safety.catalog import lookup
 from cli_ai.safety.check import CommandPlan
 from cli_ai.spec import TuningSpec, load_spec
-from cli_ai.tactician.backends.base import Backend, Value
+from cli_ai.tactician.backends.base import Backend, Value, to_json_value
 from cli_ai.tactician.backends.simulated import SimulatedBackend
 from cli_ai.tactician.backends.sysctl import SysctlBackend
 from cli_ai.tactician.knobs import KnobSpace
 
 DEFAULT_BUDGET_CAP = 100
 KNOB_TARGETS = ("sysctl", "command", "mosquitto")
+DEFAULT_BASELINE_RUNS = 3
+DEFAULT_VERIFY_RUNS = 3
+# Warn when the noise hides gains smaller than this (a fraction of the baseline).
+NOISE_WARNING_GAIN = 0.10
 
 
 @dataclass
@@ -46,8 +51,9 @@ class TuneOptions:
     verbose: int = 0
     proc_root: str = "/proc/sys"
     attachments: dict[str, Any] = field(default_factory=dict)
-    # Re-measure baseline and best this many times each at the end (interleaved).
-    verify: int = 0
+    # Re-measure baseline and best this many times each at the end (alternately);
+    # None = the default (DEFAULT_VERIFY_RUNS), 0 = skip.
+    verify: int | None = None
     # Write SB3's training log, with the reward breakdown, as TensorBoard events here.
     tensorboard: str | None = None
     # Seed 000's broker flags (--replay-*, --enable-workload, --total-timesteps); None = from the spec.
@@ -67,10 +73,18 @@ class PreparedRun:
     notes: list[str] = field(default_factory=list)
     current: dict[str, Value] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    baseline_runs: int = 1
+    recheck_runs: int = 0
+    verify_runs: int = 0
+    search_reason: str = ""
 
     @property
     def spec(self) -> TuningSpec:
         return self.checked.spec
+
+    @property
+    def search_evaluations(self) -> int:
+        return self.budget - self.baseline_runs - self.recheck_runs
 
 
 def tensorboard_dir(options: TuneOptions) -> str | None:
@@ -109,7 +123,12 @@ def prepare(spec: TuningSpec, options: TuneOptions) -> PreparedRun:
     """Checks and decisions; raises before anything runs."""
     budget = options.budget
     if spec.target == "mosquitto" and options.broker.get("total_timesteps") is not None and budget is None:
-        budget = options.broker["total_timesteps"] + 1  # seed 000: N agent steps after the baseline
+        # seed 000: N agent steps after the baseline (and the re-measurements of the top few)
+        from cli_ai.tactician.loop import recheck_runs
+
+        n = options.broker["total_timesteps"]
+        base = baseline_runs_for(spec, n + DEFAULT_BASELINE_RUNS)
+        budget = n + base + recheck_runs(n + base)
     spec = spec.with_overrides(budget=budget, algorithm=options.algorithm, seed=options.seed)
     if spec.target not in KNOB_TARGETS:
         raise SafetyError(f"target: {spec.target!r} is tuned by its own path; this run handles {', '.join(KNOB_TARGETS)}")
@@ -127,10 +146,38 @@ def prepare(spec: TuningSpec, options: TuneOptions) -> PreparedRun:
     space = _knob_space(checked)
     run = PreparedRun(checked, space, budget, spec.training_config.algorithm, spec.training_config.seed,
                       options.dry_run, notes, warnings=list(checked.report.warnings))
+    _split_budget(run, options)
     run.current = _current_values(run, options)
     if spec.target == "sysctl" and not options.dry_run:
         _require_writable(space.names, options.proc_root)
     return run
+
+
+def baseline_runs_for(spec: TuningSpec, budget: int) -> int:
+    """How many times the current values are measured: the spec's
+    `benchmark.repeats` when it sets one, else 3; at most a quarter of the budget."""
+    given = ((spec.raw or {}).get("benchmark") or {}).get("repeats") if isinstance(spec.raw, dict) else None
+    wanted = int(given) if isinstance(given, int) and not isinstance(given, bool) else DEFAULT_BASELINE_RUNS
+    return max(1, min(wanted, budget // 4))
+
+
+def _split_budget(run: PreparedRun, options: TuneOptions) -> None:
+    """Baseline runs, search and re-measurements, all inside the budget; and
+    the verification runs, outside it."""
+    from cli_ai.tactician.loop import recheck_runs
+
+    run.baseline_runs = baseline_runs_for(run.spec, run.budget)
+    run.recheck_runs = min(recheck_runs(run.budget), max(0, run.budget - run.baseline_runs - 1))
+    if run.baseline_runs < DEFAULT_BASELINE_RUNS and run.budget < 4 * DEFAULT_BASELINE_RUNS:
+        run.notes.append(f"baseline measured {run.baseline_runs} time(s), not {DEFAULT_BASELINE_RUNS}: a budget of "
+                         f"{run.budget} has no room for more")
+    run.verify_runs = DEFAULT_VERIFY_RUNS if options.verify is None else int(options.verify)
+    if run.algorithm == "auto":
+        from cli_ai.tactician.optimizers.optuna_search import choose_auto
+
+        run.search_reason = choose_auto(run.space, run.search_evaluations).reason
+    elif run.algorithm == "random":
+        run.search_reason = "uniform random search over the safe ranges"
 
 
 def _current_values(run: PreparedRun, options: TuneOptions) -> dict[str, Value]:
@@ -311,7 +358,8 @@ def _make_target(run: PreparedRun, options: TuneOptions, sink: EventSink) -> _Ta
 def _agent_plan(run: PreparedRun, options: TuneOptions):
     from cli_ai.tactician.agents.factory import plan_agent
 
-    plan = plan_agent(run.algorithm, run.spec.training_config, run.budget - 1)
+    plan = plan_agent(run.algorithm, run.spec.training_config, run.search_evaluations, bandit=True,
+                      start_action=run.space.to_action(run.space.clamp(run.current)))
     if run.spec.target == "mosquitto" and run.algorithm == "per-ddpg":
         from cli_ai.broker.target import BrokerOptions
 
@@ -322,12 +370,15 @@ def _agent_plan(run: PreparedRun, options: TuneOptions):
     return plan
 
 
-def execute(run: PreparedRun, options: TuneOptions, sink: EventSink = null_sink) -> TuningResult:
-    """Run the search under the guard; always restore; write the run directory."""
+def execute(run: PreparedRun, options: TuneOptions, sink: EventSink = null_sink, *, evaluate=None) -> TuningResult:
+    """Run the search under the guard; always restore; write the run directory.
+
+    `evaluate` replaces the spec's benchmark with a Python function (values ->
+    Evaluation), for programmatic use and the search benchmark; everything
+    else (Guard, journal, budget, events, run directory) stays the same."""
     from cli_ai.safety.guard import FailureCounter, Guard
-    from cli_ai.tactician.agents.factory import build_agent
     from cli_ai.tactician.envs.knob_env import KnobTuningEnv
-    from cli_ai.tactician.loop import RecordingWrapper, Tracker, run_agent
+    from cli_ai.tactician.loop import RecordingWrapper, Tracker, recheck
 
     spec = run.spec
     started = time.monotonic()
@@ -340,6 +391,7 @@ def execute(run: PreparedRun, options: TuneOptions, sink: EventSink = null_sink)
 
         rundir.extra_columns = lambda record: broker_step_csv_row(record, run.space)
     tracker = Tracker(direction=spec.metric_direction, budget=run.budget, sink=fanout(sink, rundir))
+    tracker.search_limit = run.budget - run.recheck_runs
     agent_plan = _agent_plan(run, options)
     run.notes.extend(agent_plan.notes)
     sink(Event("run_started", {"run": run, "run_dir": str(rundir.path), "agent": agent_plan,
@@ -350,19 +402,23 @@ def execute(run: PreparedRun, options: TuneOptions, sink: EventSink = null_sink)
     error: BaseException | None = None
     model_path = None
     verification = None
+    chosen = None
+    search_name = run.algorithm
     target: _Target | None = None
     try:
         target = _make_target(run, options, sink)
+        if evaluate is not None:
+            target.evaluate = evaluate
         with Guard(target.backend, run.space.names, sink=sink, workload=spec.workload_name,
                    netns_params=netns) as guard:
             failures = FailureCounter(spec.safety.max_consecutive_failures)
+            common = dict(reward=target.reward, failures=failures, budget=run.budget)
             if target.broker is not None:
                 from cli_ai.broker.target import make_broker_env
 
                 for path, backup in target.broker.journal_files():
                     guard.record_file(path, backup)
-                env = make_broker_env(spec, target.broker, guard.apply, space=run.space, reward=target.reward,
-                                      failures=failures, budget=run.budget)
+                env = make_broker_env(spec, target.broker, guard.apply, space=run.space, **common)
             else:
                 env = KnobTuningEnv(
                     run.space,
@@ -376,16 +432,15 @@ def execute(run: PreparedRun, options: TuneOptions, sink: EventSink = null_sink)
                     failure_penalty=spec.safety.failure_penalty,
                     failures=failures,
                 )
+            env.baseline_runs = run.baseline_runs
             wrapped = RecordingWrapper(env, tracker)
-            wrapped.reset(seed=run.seed)  # the baseline: evaluation 1 of the budget
-            agent = build_agent(agent_plan, wrapped, seed=run.seed, verbose=options.verbose,
-                                tensorboard_log=tensorboard_dir(options))
-            run_agent(agent, tracker, run.budget - 1, breakdown=options.tensorboard is not None)
-            if hasattr(agent, "policy"):
-                agent.save(rundir.path / "model.zip")
-                model_path = str(rundir.path / "model.zip")
-            if options.verify and tracker.best is not None and tracker.best is not tracker.baseline:
-                verification = _verify(options.verify, tracker, guard.apply, target.evaluate, spec, sink)
+            wrapped.reset(seed=run.seed)  # the baseline runs: the first evaluations of the budget
+            _warn_about_noise(run, tracker, sink)
+            search_name, model_path = _search(run, options, env, wrapped, tracker, agent_plan, rundir)
+            recheck(env, tracker)
+            chosen = tracker.select_best()
+            if run.verify_runs and chosen is not None and not chosen.is_baseline:
+                verification = _verify(run.verify_runs, tracker, chosen, guard.apply, target.evaluate, spec, sink)
     except TooManyFailures as exc:
         stopped, error = "too many consecutive failures", exc
     except (Interrupted, KeyboardInterrupt) as exc:
@@ -397,19 +452,67 @@ def execute(run: PreparedRun, options: TuneOptions, sink: EventSink = null_sink)
             target.close()
 
     rundir.close()
-    result = _result(run, tracker, stopped, error, time.monotonic() - started, str(rundir.path), model_path)
-    if verification is not None:
-        result.extra["verification"] = verification
+    if chosen is None and error is not None:
+        chosen = tracker.select_best()  # what the evidence so far supports (nothing is offered to apply)
+    result = _result(run, tracker, chosen, verification, stopped, error, time.monotonic() - started,
+                     str(rundir.path), model_path, search_name)
     rundir.write_json("result.json", result.to_json())
     plot_progress(tracker.records, rundir.path / "plots" / "progress.png", metric=spec.reward_metric or "metric",
-                  direction=spec.metric_direction, simulated=run.dry_run)
+                  direction=spec.metric_direction, simulated=run.dry_run,
+                  baseline=tracker.baseline_metric, chosen=chosen.records if chosen else None)
     sink(Event("run_finished", {"result": result, "records": tracker.records}))
     if error is not None:
         raise error
     return result
 
 
-def _verify(runs: int, tracker, apply, evaluate, spec: TuningSpec, sink: EventSink) -> dict[str, Any]:
+def _search(run: PreparedRun, options: TuneOptions, env, wrapped, tracker, agent_plan, rundir) -> tuple[str, str | None]:
+    """The search phase: an ask-and-tell optimiser, or an RL agent through the
+    env. Returns (what searched, the saved model or None)."""
+    from cli_ai.tactician.optimizers import OPTIMIZERS, make_optimizer
+
+    if run.algorithm in OPTIMIZERS:
+        from cli_ai.tactician.loop import run_optimizer
+
+        optimizer = make_optimizer(run.algorithm, run.space, direction=run.spec.metric_direction, seed=run.seed,
+                                   budget=run.search_evaluations, start=run.current, start_runs=run.baseline_runs)
+        try:
+            run_optimizer(optimizer, env, tracker)
+        finally:
+            optimizer.close()
+        return optimizer.choice.name, None
+    from cli_ai.tactician.agents.factory import build_agent
+    from cli_ai.tactician.loop import run_agent
+
+    agent = build_agent(agent_plan, wrapped, seed=run.seed, verbose=options.verbose,
+                        tensorboard_log=tensorboard_dir(options))
+    run_agent(agent, tracker, run.search_evaluations, breakdown=options.tensorboard is not None)
+    if hasattr(agent, "policy"):
+        agent.save(rundir.path / "model.zip")
+        return run.algorithm, str(rundir.path / "model.zip")
+    return run.algorithm, None
+
+
+def _warn_about_noise(run: PreparedRun, tracker, sink: EventSink) -> None:
+    """Say how noisy the benchmark is, and warn when the noise hides the gains
+    the verification could show."""
+    from cli_ai.tactician.verify import min_detectable_gain
+
+    cv = tracker.baseline_cv
+    runs = run.verify_runs or run.baseline_runs
+    mdg = min_detectable_gain(cv, runs) if cv is not None else None
+    sink(Event("noise", {"cv": cv, "runs": len(tracker.baseline_records), "min_detectable_gain": mdg,
+                         "verify_runs": run.verify_runs}))
+    if mdg is not None and mdg >= NOISE_WARNING_GAIN:
+        run.warnings.append(
+            f"the benchmark is noisy: {cv * 100:.1f} % run to run over {len(tracker.baseline_records)} baseline "
+            f"runs, so with {runs} verification runs a side only a gain above about {mdg * 100:.0f} % can be told "
+            "from noise; lengthen the benchmark, set benchmark.repeats, or raise --verify"
+        )
+        sink(Event("target_warning", {"message": run.warnings[-1]}))
+
+
+def _verify(runs: int, tracker, chosen, apply, evaluate, spec: TuningSpec, sink: EventSink) -> dict[str, Any]:
     from cli_ai.tactician.verify import verify
 
     sink(Event("verify_started", {"runs": runs}))
@@ -417,20 +520,50 @@ def _verify(runs: int, tracker, apply, evaluate, spec: TuningSpec, sink: EventSi
     def on_run(label, i, metric, error):
         sink(Event("verify_run", {"label": label, "index": i, "metric": metric, "error": error}))
 
-    outcome = verify(runs, tracker.baseline.values, tracker.best.values, apply=apply, evaluate=evaluate,
+    outcome = verify(runs, tracker.baseline.values, chosen.values, apply=apply, evaluate=evaluate,
                      direction=spec.metric_direction, on_run=on_run).summary()
     sink(Event("verify_finished", {"summary": outcome}))
     return outcome
 
 
-def _result(run: PreparedRun, tracker, stopped: str, error, duration: float, run_dir: str, model_path) -> TuningResult:
+def _result(run: PreparedRun, tracker, chosen, verification, stopped: str, error, duration: float, run_dir: str,
+            model_path, search_name: str) -> TuningResult:
     spec = run.spec
-    base, best = tracker.baseline, tracker.best
-    improvement = None
-    if base is not None and best is not None:
-        from cli_ai.tactician.loop import improvement_pct
-
-        improvement = improvement_pct(best.metric, base.metric, spec.metric_direction)
+    base_metric = tracker.baseline_metric
+    baseline_values = dict(tracker.baseline.values) if tracker.baseline else dict(run.current)
+    improved = chosen is not None and not chosen.is_baseline
+    estimate = tracker.improvement(chosen.mean) if improved else (0.0 if chosen is not None else None)
+    if verification is not None and verification.get("improvement") is not None:
+        improvement, basis = verification["improvement"], "verified"
+        verdict = verification["verdict"]
+    elif verification is not None:
+        improvement, basis, verdict = None, "verification failed", verification["verdict"]
+    elif improved:
+        improvement = estimate
+        basis = "re-measured estimate" if chosen.runs >= 2 else "single measurement"
+        verdict = "not verified"
+    else:
+        improvement, basis = estimate, "no configuration beat the baseline"
+        verdict = "no improvement" if chosen is not None else "not verified"
+    best_sample = tracker.best
+    extra: dict[str, Any] = {
+        "verdict": verdict,
+        "improvement_basis": basis,
+        "improvement_estimate": estimate,
+        "baseline_runs": [r.metric for r in tracker.baseline_records],
+        "noise_cv": tracker.baseline_cv,
+        "best_runs": list(chosen.metrics) if chosen else [],
+        "search": {"algorithm": run.algorithm, "used": search_name, "reason": run.search_reason,
+                   "baseline_runs": run.baseline_runs, "recheck_runs": run.recheck_runs,
+                   "search_evaluations": run.search_evaluations, "verify_runs": run.verify_runs},
+    }
+    if best_sample is not None and best_sample.phase != "baseline":
+        extra["best_sample"] = {"step": best_sample.index, "metric": best_sample.metric,
+                                "improvement": best_sample.improvement_pct,
+                                "config": {k: to_json_value(v) for k, v in best_sample.values.items()},
+                                "note": "the single best measurement (biased upward by its noise; not verified)"}
+    if verification is not None:
+        extra["verification"] = verification
     return TuningResult(
         workload=spec.workload_name,
         target=spec.target,
@@ -439,20 +572,21 @@ def _result(run: PreparedRun, tracker, stopped: str, error, duration: float, run
         algorithm=run.algorithm,
         budget=run.budget,
         simulated=run.dry_run,
-        baseline_config=dict(base.values) if base else dict(run.current),
-        best_config=dict(best.values) if best else {},
-        baseline=base.metric if base else None,
-        best=best.metric if best else None,
+        baseline_config=baseline_values,
+        best_config=dict(chosen.values) if chosen is not None else {},
+        baseline=base_metric,
+        best=chosen.mean if chosen is not None else None,
         improvement=improvement,
         evaluations=tracker.evaluations,
         failed_steps=tracker.failed_steps,
         stopped_reason=stopped,
-        success=error is None and best is not None,
+        success=error is None and chosen is not None,
         duration_s=duration,
         run_dir=run_dir,
         model_path=model_path,
         seed=run.seed,
         notes=list(run.notes),
+        extra=extra,
     )
 
 

@@ -45,11 +45,18 @@ def test_dry_run_as_a_newcomer_runs_it(tmp_path):
     assert r.returncode == 0, r.stderr + r.stdout
     assert "SIMULATED" in r.stdout
     assert "Optimization complete" in r.stdout and "Improvement" in r.stdout
-    assert "sudo sysctl -w vm.dirty_ratio=" in r.stdout
+    assert "Search:        auto (gp)" in r.stdout or "Search:        auto" in r.stdout
+    assert "Verdict" in r.stdout
     assert sysctl_snapshot() == before
     (run_dir,) = out_dir.iterdir()
-    for name in ("spec.json", "trajectory.csv", "result.json", "model.zip", "plots/progress.png"):
+    for name in ("spec.json", "trajectory.csv", "result.json", "plots/progress.png"):
         assert (run_dir / name).exists(), name
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["verification"]["runs"] == 3 and result["verdict"] in ("better", "not significant", "worse")
+    if result["verdict"] == "better":
+        assert "sudo sysctl -w vm.dirty_ratio=" in r.stdout
+    else:
+        assert "sudo sysctl -w" not in r.stdout
     assert (run_dir / "plots" / "progress.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     rows = list(csv.DictReader((run_dir / "trajectory.csv").open()))
     assert len(rows) == 30 and rows[0]["step"] == "0"
@@ -96,8 +103,10 @@ def test_every_algorithm_runs_the_same_loop(tmp_path, algo):
 def test_budget_fitting_is_reported(tmp_path):
     from cli_ai import tuning
 
-    result = tuning.tune(PG, tuning.TuneOptions(dry_run=True, budget=10, seed=1, output_dir=str(tmp_path)))
+    result = tuning.tune(PG, tuning.TuneOptions(dry_run=True, budget=10, seed=1, output_dir=str(tmp_path),
+                                                algorithm="ppo"))
     assert any(n.startswith("PPO n_steps 2048 -> ") for n in result.notes)
+    assert any(n.startswith("PPO gamma 0.99 -> 0") for n in result.notes)
     data = json.loads((Path(result.run_dir) / "result.json").read_text())
     assert data["notes"] == result.notes
 

@@ -128,7 +128,8 @@ def test_apply_persist_and_rollback(tmp_path):
     sysctl_d.mkdir()
     (sysctl_d / "99-cli-ai.conf").write_text("# an older file\n")
     result = {"workload": "w", "target": "sysctl", "simulated": False, "metric": "cps", "baseline": 1.0, "best": 2.0,
-              "improvement": 100.0, "best_config": {"net.core.somaxconn": 1500, "net.ipv4.tcp_max_syn_backlog": 999}}
+              "improvement": 100.0, "best_config": {"net.core.somaxconn": 1500, "net.ipv4.tcp_max_syn_backlog": 999},
+              "verdict": "better", "verification": {"verdict": "better", "p_value": 0.001}}
     (tmp_path / "result.json").write_text(json.dumps(result))
     v = netns(
         "echo 777 > /proc/sys/net/core/somaxconn\n"

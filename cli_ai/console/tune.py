@@ -118,29 +118,13 @@ class TuneRenderer(PolicyRendering):
 
     # ---------------------------------------------------------------- header
     def on_run_started(self, data: dict) -> None:
+        """Keep what the header shows; it is drawn once the baseline runs have
+        measured the noise (or at the end, when they never finished)."""
         run = data["run"]
-        spec = run.spec
-        self.metric = spec.reward_metric or "metric"
+        self.metric = run.spec.reward_metric or "metric"
         self.simulated = run.dry_run
-        agent = data["agent"]
-        lines = [
-            f"Workload:      {escape(spec.workload_name)}",
-            f"Target:        {spec.target}",
-            f"Reward metric: {escape(self.metric)} ({spec.metric_direction})",
-            f"Action space:  {run.space.dims} dimension(s) over {len(run.space.knobs)} parameter(s)",
-            f"State space:   {len(spec.state_space)} metrics ({', '.join(m.metric for m in spec.state_space)})",
-            f"Algorithm:     {agent.algorithm}" + (f" (preset {agent.preset})" if agent.preset else ""),
-            f"Budget:        {run.budget} evaluations (baseline included)",
-            f"Benchmark:     {escape(data['benchmark'] or '-')}" + (" [dim](not run: simulated)[/]" if run.dry_run else ""),
-            f"Run directory: {escape(data['run_dir'])}",
-        ]
-        if run.dry_run:
-            lines.append(SIMULATED)
-        self.rc.print(Panel("\n".join(lines), title="cli-ai tune", title_align="left", expand=False))
-        for warning in run.warnings:
-            self.rc.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
-        for note in run.notes:
-            self.rc.print(f"[cyan]note:[/] {escape(note)}", soft_wrap=True)
+        self._started = data
+        self._held: list[str] = []
         self.progress = Progress(
             TextColumn("[bold]evaluations"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
             TextColumn("{task.fields[best]}"), console=self.rc, transient=True,
@@ -148,11 +132,54 @@ class TuneRenderer(PolicyRendering):
         self.task = self.progress.add_task("tune", total=run.budget, best="")
         self.progress.start()
 
-    def _print(self, text: str) -> None:
-        (self.progress.console if self.progress else self.rc).print(text, soft_wrap=True, highlight=False)
+    def _header(self, noise: str | None) -> None:
+        data, self._started = getattr(self, "_started", None), None
+        if data is None:
+            return
+        run = data["run"]
+        spec = run.spec
+        agent = data["agent"]
+        search = agent.algorithm + (f" (preset {agent.preset})" if agent.preset else "")
+        lines = [
+            f"Workload:      {escape(spec.workload_name)}",
+            f"Target:        {spec.target}",
+            f"Reward metric: {escape(self.metric)} ({spec.metric_direction})",
+            f"Action space:  {run.space.dims} dimension(s) over {len(run.space.knobs)} parameter(s)",
+            f"State space:   {len(spec.state_space)} metrics ({', '.join(m.metric for m in spec.state_space)})",
+            f"Search:        {escape(search)}",
+            f"Budget:        {run.budget} evaluations: {run.baseline_runs} baseline run(s), {run.search_evaluations} "
+            f"search, {run.recheck_runs} re-measurement(s) of the top few",
+            "Verification:  " + (f"{run.verify_runs} runs each of baseline and best, alternating (outside the budget)"
+                                 if run.verify_runs else "off (--verify 0): nothing will be offered to apply"),
+            f"Benchmark:     {escape(data['benchmark'] or '-')}" + (" [dim](not run: simulated)[/]" if run.dry_run else ""),
+        ]
+        if noise:
+            lines.append(f"Noise:         {noise}")
+        lines.append(f"Run directory: {escape(data['run_dir'])}")
+        if run.dry_run:
+            lines.append(SIMULATED)
+        self._print(Panel("\n".join(lines), title="cli-ai tune", title_align="left", expand=False))
+        if run.search_reason:
+            self._print(f"[cyan]search:[/] {escape(run.search_reason)}")
+        for warning in run.warnings:
+            self._print(f"[yellow]warning:[/] {escape(warning)}")
+        for note in run.notes:
+            self._print(f"[cyan]note:[/] {escape(note)}")
+        for text in self._held:
+            self._print(text)
+        self._held = []
+
+    def _print(self, text) -> None:
+        # Lines of text keep their length (a terminal wraps them, copy-paste stays whole); panels wrap inside.
+        (self.progress.console if self.progress else self.rc).print(text, soft_wrap=isinstance(text, str),
+                                                                   highlight=False)
 
     def on_target_warning(self, data: dict) -> None:
-        self._print(f"[yellow]warning:[/] {escape(str(data.get('message', data)))}")
+        text = f"[yellow]warning:[/] {escape(str(data.get('message', data)))}"
+        if getattr(self, "_started", None) is not None:
+            self._held.append(text)  # printed under the header
+        else:
+            self._print(text)
 
     def on_broker_refused(self, data: dict) -> None:
         self._print(f"[red]broker refused the config:[/] {escape(str(data.get('reason', data.get('message', ''))))}")
@@ -161,16 +188,29 @@ class TuneRenderer(PolicyRendering):
         self._print(f"[dim]journal of {len(data['originals'])} original value(s) written to {escape(data['path'])}[/]")
 
     def on_baseline(self, data: dict) -> None:
-        rec = data["record"]
-        values = ", ".join(f"{k}={_fmt_value(v)}" for k, v in rec.values.items())
-        self._print(f"[bold]baseline[/] ({rec.duration_s:.1f}s): {escape(self.metric)}={_fmt_num(rec.metric)}   [dim]{escape(values)}[/]")
-        self._advance(1, rec.metric)
+        runs = data.get("runs") or [data["record"]]
+        for rec in runs:
+            values = ", ".join(f"{k}={_fmt_value(v)}" for k, v in rec.values.items())
+            self._print(f"[bold]baseline[/] ({rec.duration_s:.1f}s): {escape(self.metric)}={_fmt_num(rec.metric)}"
+                        f"   [dim]{escape(values)}[/]")
+        self._advance(len(runs), data.get("mean"))
+
+    def on_noise(self, data: dict) -> None:
+        cv = data.get("cv")
+        if cv is None:
+            text = f"unknown ({data['runs']} baseline run: no spread to measure)"
+        else:
+            text = f"{cv * 100:.1f} % run to run (coefficient of variation of {data['runs']} baseline runs)"
+            if data.get("min_detectable_gain") is not None:
+                text += f"; smallest gain the verification can show: about {data['min_detectable_gain'] * 100:.0f} %"
+        self._header(text)
 
     def on_step(self, data: dict) -> None:
         rec = data["record"]
         values = ", ".join(f"{k}={_fmt_value(v)}" for k, v in rec.values.items())
+        label = "recheck" if rec.phase == "recheck" else "step"
         if rec.failed:
-            self._print(f"[red]step {rec.index:>3} failed[/] {escape(values)}: {escape(rec.error or '')}")
+            self._print(f"[red]{label} {rec.index:>3} failed[/] {escape(values)}: {escape(rec.error or '')}")
         else:
             best = " [bold yellow]new best[/]" if rec.is_best else ""
             comps = rec.components
@@ -178,7 +218,7 @@ class TuneRenderer(PolicyRendering):
             if "performance" in comps and "stability" in comps:
                 parts = f" (perf {comps['performance']:+.3f}, stab {comps['stability']:.2f})"
             self._print(
-                f"step {rec.index:>3} ({rec.duration_s:.1f}s) {escape(values)} -> {escape(self.metric)}="
+                f"{label} {rec.index:>3} ({rec.duration_s:.1f}s) {escape(values)} -> {escape(self.metric)}="
                 f"{_fmt_num(rec.metric)} reward {rec.reward:+.3f}{parts} {_pct(rec.improvement_pct)}{best}"
             )
         best_rec = data.get("best")
@@ -189,7 +229,8 @@ class TuneRenderer(PolicyRendering):
             self.progress.update(self.task, advance=n, best=f"best {_fmt_num(best)}")
 
     def on_verify_started(self, data: dict) -> None:
-        self._print(f"[bold]verifying[/]: {data['runs']} interleaved runs each of the baseline and the best configuration")
+        self._print(f"[bold]verifying[/]: {data['runs']} runs each of the baseline and the chosen configuration, "
+                    "alternating")
 
     def on_verify_run(self, data: dict) -> None:
         if data["error"]:
@@ -213,58 +254,124 @@ class TuneRenderer(PolicyRendering):
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
+        self._header(None)
         r = data["result"]
         if r.baseline is None:
             self.rc.print("[red]stopped before the baseline was measured[/]: nothing was changed (the error follows)")
             if r.run_dir:
                 self.rc.print(f"[dim]run directory: {escape(r.run_dir)}[/]")
             return
-        table = Table(show_header=False, box=None, padding=(0, 2))
-        table.add_column(style="bold")
-        table.add_column()
-        table.add_row("Workload", escape(r.workload))
-        table.add_row("Evaluations", f"{r.evaluations} of {r.budget} ({r.failed_steps} failed)")
-        table.add_row("Stopped", escape(r.stopped_reason))
-        table.add_row("Baseline", f"{_fmt_num(r.baseline)} {escape(r.metric or '')}")
-        table.add_row("Best", f"{_fmt_num(r.best)} {escape(r.metric or '')}")
-        table.add_row("Improvement", _pct(r.improvement) + ("" if r.extra.get("verification") else
-                                                            " [dim](best single measurement; --verify N re-measures)[/]"))
-        ver = r.extra.get("verification")
-        if ver:
-            colour = {"better": "green", "worse": "red"}.get(ver["verdict"], "yellow")
-            if ver["baseline_mean"] is not None and ver["best_mean"] is not None:
-                table.add_row("Verified", f"baseline {_fmt_num(ver['baseline_mean'])} ± {_fmt_num(ver['baseline_std'])}, "
-                                          f"best {_fmt_num(ver['best_mean'])} ± {_fmt_num(ver['best_std'])} "
-                                          f"({len(ver['best_runs'])} runs each): {_pct(ver['improvement'])} "
-                                          f"[{colour}]{ver['verdict']}[/]")
-            else:
-                table.add_row("Verified", f"[red]{ver['verdict']}[/] ({len(ver['failures'])} failed runs)")
-        title = "Optimization complete" + (" (SIMULATED)" if r.simulated else "")
-        self.rc.print(Panel(table, title=title, title_align="left", expand=False))
-        if r.best_config:
-            cfg = Table(title="Optimal configuration", title_justify="left")
-            cfg.add_column("param")
-            cfg.add_column("baseline")
-            cfg.add_column("best")
+        self.rc.print(Panel(summary_table(r), title="Optimization complete" + (" (SIMULATED)" if r.simulated else ""),
+                            title_align="left", expand=False))
+        verdict = r.extra.get("verdict")
+        if r.best_config and verdict != "no improvement":
+            cfg = Table(title="Chosen configuration" if verdict == "better" else "Best candidate (not shown better)",
+                        title_justify="left")
+            cfg.add_column("param", overflow="fold")
+            cfg.add_column("baseline", overflow="fold")
+            cfg.add_column("best", overflow="fold")
             for name, value in r.best_config.items():
                 cfg.add_row(name, _fmt_value(r.baseline_config.get(name, "-")), _fmt_value(value))
             self.rc.print(cfg)
-        if r.target == "sysctl" and r.best_config:
-            from cli_ai.results import sysctl_commands
-
-            if r.simulated:
-                self.rc.print("These lines would apply it (but it was found on a simulated system: "
-                              "run without --dry-run to measure for real):")
-            else:
-                self.rc.print("To apply this configuration permanently, run:")
-            for line in sysctl_commands(r.best_config):
-                self.rc.print(f"  {escape(line)}", highlight=False)
-            if r.run_dir and not r.simulated:
-                self.rc.print(f"or: cli-ai apply {escape(r.run_dir)}/result.json   (journaled; undo with cli-ai rollback)")
+        for line in conclusion(r):
+            self.rc.print(line, soft_wrap=True, highlight=False)
         if r.simulated:
             self.rc.print(SIMULATED)
         if r.run_dir:
             self.rc.print(f"[dim]run directory: {escape(r.run_dir)}[/]")
+
+
+VERDICT_COLOURS = {"better": "green", "worse": "red", "failed": "red"}
+
+
+def summary_table(r) -> Table:
+    """The numbers of a finished knob run: baseline with its noise, the chosen
+    configuration, the single best sample (labelled), the verification."""
+    unit = escape(r.metric or "")
+    table = Table(show_header=False, box=None, padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("Workload", escape(r.workload))
+    search = r.extra.get("search") or {}
+    table.add_row("Search", escape(str(search.get("used") or r.algorithm)))
+    table.add_row("Evaluations", f"{r.evaluations} of {r.budget} ({r.failed_steps} failed)")
+    table.add_row("Stopped", escape(r.stopped_reason))
+    runs = r.extra.get("baseline_runs") or []
+    cv = r.extra.get("noise_cv")
+    noise = f", noise {cv * 100:.1f} %" if cv is not None else ""
+    table.add_row("Baseline", f"{_fmt_num(r.baseline)} {unit} (mean of {len(runs)} run(s){noise})")
+    best_runs = r.extra.get("best_runs") or []
+    verdict = r.extra.get("verdict")
+    if verdict == "no improvement":
+        table.add_row("Best", "the baseline: no configuration beat it")
+    elif r.best is not None:
+        table.add_row("Best", f"{_fmt_num(r.best)} {unit} (mean of {len(best_runs)} measurement(s) of the chosen "
+                              f"configuration; estimate {_pct(r.extra.get('improvement_estimate'))})")
+    sample = r.extra.get("best_sample")
+    if sample:
+        table.add_row("Best sample", f"{_fmt_num(sample['metric'])} {unit} at evaluation {sample['step']} "
+                                     f"({_pct(sample['improvement'])}, one measurement: [dim]unverified, biased up by "
+                                     "its noise[/])")
+    ver = r.extra.get("verification")
+    if ver:
+        if ver.get("baseline_mean") is not None and ver.get("best_mean") is not None:
+            table.add_row("Verified", f"baseline {_fmt_num(ver['baseline_mean'])} ± {_fmt_num(ver['baseline_std'])}, "
+                                      f"best {_fmt_num(ver['best_mean'])} ± {_fmt_num(ver['best_std'])} "
+                                      f"({len(ver['best_runs'])} runs each, alternating)")
+        table.add_row("Verdict", verdict_text(ver))
+    basis = r.extra.get("improvement_basis", "")
+    table.add_row("Improvement", f"{_pct(r.improvement)} [dim]({escape(basis)})[/]")
+    return table
+
+
+def verdict_text(ver: dict) -> str:
+    verdict = ver.get("verdict", "?")
+    colour = VERDICT_COLOURS.get(verdict, "yellow")
+    parts = [f"[{colour}]{verdict}[/]"]
+    if ver.get("improvement") is not None:
+        parts.append(_pct(ver["improvement"]))
+    if ver.get("ci_low") is not None:
+        parts.append(f"(95 % CI {ver['ci_low']:+.1f} .. {ver['ci_high']:+.1f} %)")
+    if ver.get("p_value") is not None:
+        parts.append(f"p = {ver['p_value']:.3g} (Welch's t-test, {ver['df']:.1f} df)" if ver.get("df")
+                     else f"p = {ver['p_value']:.3g}")
+    if verdict == "failed" and ver.get("failures"):
+        parts.append(f"({len(ver['failures'])} run(s) failed: {escape(ver['failures'][0])})")
+    return " ".join(parts)
+
+
+def conclusion(r) -> list[str]:
+    """What to do next: apply lines only for a verified gain on a real run."""
+    verdict = r.extra.get("verdict")
+    if verdict == "better":
+        lines = []
+        if r.target == "sysctl" and r.best_config:
+            from cli_ai.results import sysctl_commands
+
+            if r.simulated:
+                lines.append("These lines would apply it (but it was found on a simulated system: run without "
+                             "--dry-run to measure for real):")
+            else:
+                lines.append("The gain held up under verification. To apply this configuration, run:")
+            lines += [f"  {escape(line)}" for line in sysctl_commands(r.best_config)]
+            if r.run_dir and not r.simulated:
+                lines.append(f"or: cli-ai apply {escape(r.run_dir)}/result.json   (journaled; undo with cli-ai rollback)")
+        elif r.best_config and not r.simulated:
+            lines.append(f"The gain held up under verification; use the chosen configuration in the {r.target} it "
+                         "belongs to.")
+        return lines
+    if verdict == "no improvement":
+        return ["[bold]No configuration beat the baseline: keep the current settings.[/]"]
+    if verdict == "not verified":
+        return ["[yellow]Not verified[/] (--verify 0): the gain above is an estimate from the search itself, so "
+                "nothing is offered to apply; run again with --verify 3 for proof."]
+    if verdict == "failed":
+        return ["[red]The verification failed[/], so no improvement is shown: keep the current settings."]
+    if verdict == "worse":
+        return ["[bold]The chosen configuration measured worse than the baseline on re-measurement: keep the "
+                "current settings.[/]"]
+    return ["[bold]No significant improvement was found: keep the current settings.[/] The difference between "
+            "the best configuration and the baseline is within the noise of the benchmark."]
 
 
 def confirmation_screen(console: Console, run) -> None:

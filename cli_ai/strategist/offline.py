@@ -32,7 +32,7 @@ MIN_SCORE = 1.0  # below this, nothing was recognised: the general template plan
 CLOSE_CALL = 1.0  # a lead smaller than this is reported as a close call
 INSTALLED_FACTOR = 0.25  # an installed, idle service counts this much of a running one
 GAP_WORDS = 3
-TRAINING = {"algorithm": "ppo", "budget": 30, "max_steps_per_episode": 10, "n_steps": 16, "batch_size": 8}
+TRAINING = {"algorithm": "auto", "budget": 30}
 
 
 # --------------------------------------------------------------------------- phrases

@@ -37,7 +37,7 @@ installed and, for pgbench, wrk and redis-benchmark, whose server is running; ot
 use {"runner": "tcp-accept"} (cli-ai's built-in loopback TCP benchmark, no args) or sysbench.
 5. "reward_metric" is one of the runner's metrics named below (the first is the usual \
 choice); "metric_direction" is "maximize".
-6. Optionally set "training_config": {"algorithm": "ppo", "budget": <benchmark runs, 10-100>}.
+6. Optionally set "training_config": {"algorithm": "auto", "budget": <benchmark runs, 10-100>}.
 """
 
 RUNNER_GUIDE = {
@@ -64,7 +64,7 @@ EXAMPLE_SPEC = {
         {"param": "net.ipv4.tcp_max_syn_backlog", "type": "int", "min": 128, "max": 65535},
         {"param": "net.ipv4.tcp_slow_start_after_idle", "type": "bool"},
     ],
-    "training_config": {"algorithm": "ppo", "budget": 30},
+    "training_config": {"algorithm": "auto", "budget": 30},
 }
 
 
