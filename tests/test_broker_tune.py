@@ -40,3 +40,21 @@ def test_tune_mosquitto_with_the_workload(tmp_path):
         assert float(row["throughput"]) > 0 and float(row["latency_p95"]) > 0
     assert float(rows[1]["default_tps"]) == pytest.approx(float(rows[0]["throughput"]))
     assert _brokers() == before  # the run's own broker is gone
+
+
+def test_auto_searches_the_broker_through_the_same_env(tmp_path):
+    """`--algo auto` on the Mosquitto target: the optimiser's proposals go
+    through the broker env (apply, reload, real MQTT load) like an agent's
+    actions, and the run says which sampler it used."""
+    before = _brokers()
+    r = run_cli("tune", EXAMPLES / "mosquitto.json", "--algo", "auto", "--total-timesteps", "4", "--enable-workload",
+                "--verify", "0", "--yes", "--json", "--output-dir", tmp_path, timeout=400)
+    assert r.returncode == 0, r.stderr[-3000:]
+    result = json.loads(r.stdout)
+    assert result["algorithm"] == "auto" and result["search"]["used"].startswith("auto (")
+    rows = list(csv.DictReader(open(f"{result['run_dir']}/trajectory.csv")))
+    assert len(rows) == result["evaluations"] >= 5
+    assert {row["phase"] for row in rows} >= {"baseline", "search"}
+    for row in rows:
+        assert float(row["throughput"]) > 0 and float(row["latency_p95"]) > 0
+    assert _brokers() == before
