@@ -198,8 +198,10 @@ def persist(path: Path, values: Mapping[str, Value], result: Mapping[str, Any], 
 
 
 def _comment(text: Any) -> str:
-    """One line of untrusted text, safe inside a # comment."""
-    return " ".join(str(text).split()).replace("\x00", "")
+    """One line of untrusted text, safe inside a # comment or a profile value."""
+    from cli_ai.text import one_line
+
+    return one_line(text)
 
 
 def _header(result: Mapping[str, Any], comment: str = "#") -> list[str]:
@@ -223,7 +225,7 @@ def render_sysctl_d(values: Mapping[str, Value], result: Mapping[str, Any]) -> s
 
 def render_tuned(values: Mapping[str, Value], result: Mapping[str, Any]) -> str:
     lines = _header(result)
-    lines += ["[main]", f"summary=cli-ai profile for {result.get('workload', 'a workload')}", "", "[sysctl]"]
+    lines += ["[main]", f"summary=cli-ai profile for {_comment(result.get('workload', 'a workload'))}", "", "[sysctl]"]
     lines += [f"{name}={format_sysctl_value(v).replace(chr(9), ' ')}" for name, v in values.items()]
     return "\n".join(lines) + "\n"
 
@@ -238,10 +240,20 @@ def render_script(values: Mapping[str, Value], result: Mapping[str, Any]) -> str
     return "\n".join(lines) + "\n"
 
 
-def export(path: str | os.PathLike, fmt: str) -> str:
+def export(path: str | os.PathLike, fmt: str, *, force: bool = False) -> str:
+    """The result's configuration as a deployable file; like `apply`, only for
+    a gain verified better unless `force` (and then the file says so)."""
     if fmt not in EXPORT_FORMATS:
         raise BadInputError(f"--format: {fmt!r} is not one of {', '.join(EXPORT_FORMATS)}")
     result = load_result(path)
     values = checked_values(result)
+    problem = verified_gain_problem(result)
+    if problem is not None and not force:
+        raise SafetyError(f"not exported: {problem} (--force exports it anyway)")
     renderer = {"sysctl.d": render_sysctl_d, "tuned": render_tuned, "script": render_script}[fmt]
-    return renderer(values, result)
+    text = renderer(values, result)
+    if problem is not None:
+        marker = f"# EXPORTED WITH --force although {_comment(problem)}"
+        first, _, rest = text.partition("\n")
+        text = f"{first}\n{marker}\n{rest}" if first.startswith("#!") else f"{marker}\n{text}"
+    return text

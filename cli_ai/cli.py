@@ -122,7 +122,7 @@ def tune(
     replay_beta: Optional[float] = typer.Option(None, "--replay-beta", min=0, max=1, help="PER importance-sampling beta at the start."),
     replay_beta_increment: Optional[float] = typer.Option(None, "--replay-beta-increment", min=0, help="PER beta increase per sampling."),
     enable_workload: Optional[bool] = typer.Option(None, "--enable-workload/--no-workload", help="Mosquitto: run the MQTT workload while measuring (default on)."),
-    total_timesteps: Optional[int] = typer.Option(None, "--total-timesteps", min=1, help="Mosquitto (seed 000): agent steps after the baseline; budget = N + 1."),
+    total_timesteps: Optional[int] = typer.Option(None, "--total-timesteps", min=1, help="Mosquitto (seed 000): search steps after the baseline runs; the budget is N plus the baseline runs and the re-measurements."),
 ) -> None:
     """Search a spec's space for the best configuration (apply, benchmark, learn, restore)."""
     from cli_ai import pipeline, tuning
@@ -214,6 +214,7 @@ def optimize(
     from cli_ai.console.tune import TuneRenderer, optimize_screen
 
     console = _console(json_mode=json_out)
+    opt.check_goal_or_spec(goal, spec_file)
     if spec_file is None:
         plan_result, profile = opt.make_plan(goal or "", opt.PlanOptions(provider, model, base_url, timeout,
                                                                            max_repairs), dry_run=dry_run)
@@ -235,7 +236,7 @@ def optimize(
     result = tuning.tune_spec(spec, options, sink=TuneRenderer(console), confirm=confirm, attachments=attachments)
     if json_out:
         console.json({**result.to_json(), "plan": {k: v for k, v in plan_json.items() if k != "spec"}})
-    offer = opt.apply_offer(result, force=force)
+    offer = opt.apply_offer(result, force=force, requested=apply_best)
     if offer.message:
         console.note(offer.message)
     if not offer.possible:
@@ -244,7 +245,9 @@ def optimize(
         if not _sys.stdin.isatty() or json_out:
             console.note(f"to apply the best configuration: cli-ai apply {result.run_dir}/result.json")
             return
-        if not console.confirm("Apply the verified configuration now (journaled; cli-ai rollback undoes it)?"):
+        what = "this configuration although it was not verified better" if force and offer.message else \
+            "the verified configuration"
+        if not console.confirm(f"Apply {what} now (journaled; cli-ai rollback undoes it)?"):
             console.note(f"not applied; later: cli-ai apply {result.run_dir}/result.json")
             return
     applied(console, applying.apply(applying.prepare_apply(result.run_dir, force=force)))
@@ -279,11 +282,13 @@ def apply_cmd(
 def export_cmd(
     result: Path = RESULT_ARG,
     fmt: str = typer.Option("sysctl.d", "--format", "-f", help="sysctl.d | tuned | script"),
+    force: bool = typer.Option(False, "--force", help="export a configuration that was not verified better "
+                               "(the file says so)"),
 ) -> None:
-    """Print a result's best configuration as a sysctl.d file, a TuneD profile or a shell script."""
+    """Print a result's verified-better configuration as a sysctl.d file, a TuneD profile or a shell script."""
     from cli_ai import apply as applying
 
-    _console().raw(applying.export(result, fmt))
+    _console().raw(applying.export(result, fmt, force=force))
 
 
 bench_app = typer.Typer(help="Built-in benchmarks.", no_args_is_help=True, rich_markup_mode=None)

@@ -15,6 +15,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
+from cli_ai.errors import BadInputError, SafetyError
 from cli_ai.spec import TuningSpec
 
 
@@ -94,9 +95,16 @@ class ApplyOffer:
     message: str | None = None
 
 
-def apply_offer(result, *, force: bool = False) -> ApplyOffer:
+def check_goal_or_spec(goal: str | None, spec_file) -> None:
+    if spec_file is not None and goal:
+        raise BadInputError("GOAL and --spec: give one of them (a goal to plan from, or a ready spec to run)")
+
+
+def apply_offer(result, *, force: bool = False, requested: bool = False) -> ApplyOffer:
     """Only a verified gain on a real sysctl run is offered; `force` lets an
-    unverified one through (the apply then records that it was forced)."""
+    unverified one through (the apply then records that it was forced).
+    With `requested` (optimize --apply), a result not verified better is a
+    refusal: SafetyError, exit 3."""
     from cli_ai.apply import verified_gain_problem
 
     if result.target != "sysctl" or not result.best_config or result.baseline is None:
@@ -107,6 +115,8 @@ def apply_offer(result, *, force: bool = False) -> ApplyOffer:
     if problem is not None:
         if force:
             return ApplyOffer(True, f"applying with --force although {problem}")
+        if requested:
+            raise SafetyError(f"not applied: {problem} (--force applies it anyway)")
         return ApplyOffer(False, f"nothing applied: {problem}")
     return ApplyOffer(True)
 

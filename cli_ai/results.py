@@ -89,9 +89,10 @@ class TuningResult:
             "model_path": self.model_path,
             "notes": self.notes,
         }
-        if self.target == "sysctl":
-            out["sysctl_commands"] = sysctl_commands(self.best_config)
         out.update(self.extra)
+        if self.target == "sysctl" and out.get("verdict") == "better":
+            # Ready-to-paste commands only for a gain verified better.
+            out["sysctl_commands"] = sysctl_commands(self.best_config)
         return out
 
 
@@ -257,7 +258,7 @@ def load_result(path: str | os.PathLike) -> dict[str, Any]:
         raise BadInputError(f"{p}: not a cli-ai result ({exc})") from None
     if not isinstance(data, dict) or "best_config" not in data or not isinstance(data["best_config"], dict):
         raise BadInputError(f"{p}: not a cli-ai result (no best_config)")
-    data.setdefault("_path", str(p))
+    data["_path"] = str(p)  # where it was read from; never what the file says
     return data
 
 

@@ -121,14 +121,13 @@ def _knob_space(checked: CheckedSpec) -> KnobSpace:
 
 def prepare(spec: TuningSpec, options: TuneOptions) -> PreparedRun:
     """Checks and decisions; raises before anything runs."""
+    if options.verify is not None and not (options.verify == 0 or 2 <= options.verify <= 50):
+        raise BadInputError(f"--verify: {options.verify} runs cannot test a difference (Welch's test needs at least 2 "
+                            "of each); give 0 to skip verification, or 2 to 50")
     budget = options.budget
     if spec.target == "mosquitto" and options.broker.get("total_timesteps") is not None and budget is None:
         # seed 000: N agent steps after the baseline (and the re-measurements of the top few)
-        from cli_ai.tactician.loop import recheck_runs
-
-        n = options.broker["total_timesteps"]
-        base = baseline_runs_for(spec, n + DEFAULT_BASELINE_RUNS)
-        budget = n + base + recheck_runs(n + base)
+        budget = budget_for_search(spec, options.broker["total_timesteps"])
     spec = spec.with_overrides(budget=budget, algorithm=options.algorithm, seed=options.seed)
     if spec.target not in KNOB_TARGETS:
         raise SafetyError(f"target: {spec.target!r} is tuned by its own path; this run handles {', '.join(KNOB_TARGETS)}")
@@ -161,13 +160,29 @@ def baseline_runs_for(spec: TuningSpec, budget: int) -> int:
     return max(1, min(wanted, budget // 4))
 
 
+def split_budget(spec: TuningSpec, budget: int) -> tuple[int, int, int]:
+    """(baseline runs, search evaluations, re-measurements) of `budget`."""
+    from cli_ai.tactician.loop import recheck_runs
+
+    baseline = baseline_runs_for(spec, budget)
+    rechecks = min(recheck_runs(budget), max(0, budget - baseline - 1))
+    return baseline, budget - baseline - rechecks, rechecks
+
+
+def budget_for_search(spec: TuningSpec, steps: int) -> int:
+    """The budget whose search part is exactly `steps` evaluations (the
+    search part grows by at most one per budget step, so the first budget
+    that reaches `steps` has exactly `steps`)."""
+    budget = steps + 1
+    while split_budget(spec, budget)[1] < steps:
+        budget += 1
+    return budget
+
+
 def _split_budget(run: PreparedRun, options: TuneOptions) -> None:
     """Baseline runs, search and re-measurements, all inside the budget; and
     the verification runs, outside it."""
-    from cli_ai.tactician.loop import recheck_runs
-
-    run.baseline_runs = baseline_runs_for(run.spec, run.budget)
-    run.recheck_runs = min(recheck_runs(run.budget), max(0, run.budget - run.baseline_runs - 1))
+    run.baseline_runs, _, run.recheck_runs = split_budget(run.spec, run.budget)
     if run.baseline_runs < DEFAULT_BASELINE_RUNS and run.budget < 4 * DEFAULT_BASELINE_RUNS:
         run.notes.append(f"baseline measured {run.baseline_runs} time(s), not {DEFAULT_BASELINE_RUNS}: a budget of "
                          f"{run.budget} has no room for more")
@@ -537,7 +552,9 @@ def _result(run: PreparedRun, tracker, chosen, verification, stopped: str, error
         improvement, basis = verification["improvement"], "verified"
         verdict = verification["verdict"]
     elif verification is not None:
-        improvement, basis, verdict = None, "verification failed", verification["verdict"]
+        verdict = verification["verdict"]
+        basis = "verification failed" if verdict == "failed" else "no relative gain (the baseline's mean is 0)"
+        improvement = None
     elif improved:
         improvement = estimate
         basis = "re-measured estimate" if chosen.runs >= 2 else "single measurement"

@@ -81,6 +81,24 @@ def test_verification_off_is_said_and_offers_nothing(tmp_path):
     assert result["verdict"] in ("not verified", "no improvement")
 
 
+def test_one_verification_run_and_goal_with_spec_are_refused(tmp_path):
+    spec = _noise_spec(tmp_path)
+    r = run_cli("tune", spec, "--yes", "--verify", "1", "--output-dir", tmp_path / "runs")
+    assert r.returncode == 2 and "--verify" in r.stderr and "at least 2" in r.stderr, r.stderr
+    assert not (tmp_path / "runs").exists()
+    r = run_cli("optimize", "tune my web server", "--spec", spec, "--dry-run", "--yes")
+    assert r.returncode == 2 and "GOAL and --spec" in r.stderr, r.stderr
+
+
+def test_a_result_file_cannot_name_where_its_apply_is_recorded(tmp_path):
+    from cli_ai.results import load_result
+
+    victim = tmp_path / "victim.json"
+    victim.write_text("{}")
+    path = _sysctl_result(tmp_path, _path=str(victim))
+    assert load_result(path)["_path"] == str(path)
+
+
 def _sysctl_result(tmp_path: Path, **fields) -> Path:
     result = {"workload": "w", "target": "sysctl", "simulated": False, "metric": "cps", "baseline": 1.0,
               "best": 1.01, "improvement": 1.0, "best_config": {"net.core.somaxconn": 1500}, **fields}
@@ -159,11 +177,11 @@ def test_optimize_apply_applies_only_a_verified_gain(tmp_path):
         tmp_path, timeout=600,
     )
     err1 = (tmp_path / "ignoring.err").read_text()
-    assert v["rc1"] == "0", err1[-3000:]
+    assert v["rc1"] == "3", err1[-3000:]  # --apply asked for, refused: exit 3
     (run1,) = (tmp_path / "runs1").iterdir()
     result1 = json.loads((run1 / "result.json").read_text())
     assert result1["verdict"] in ("not significant", "no improvement"), result1.get("verification")
-    assert "nothing applied:" in err1
+    assert "not applied:" in err1 and "--force" in err1
     assert v["after1"] == "32" and "applied1" not in v  # restored, nothing kept
     assert v["apply_rc"] == "3"
     assert "not applied" in (tmp_path / "apply.err").read_text()

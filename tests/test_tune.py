@@ -243,7 +243,9 @@ def test_failed_steps_are_penalised_then_stop_the_run():
 
 
 def test_export_formats(tmp_path):
-    result = {"workload": "w", "target": "sysctl", "metric": "tps", "baseline": 1.0, "best": 2.0, "improvement": 100.0,
+    result = {"workload": "w\x1b]0;owned\x07\n[sysctl]\nkernel.panic=1", "target": "sysctl", "metric": "tps",
+              "baseline": 1.0, "best": 2.0, "improvement": 100.0, "verdict": "better",
+              "verification": {"verdict": "better", "p_value": 0.001},
               "best_config": {"net.core.somaxconn": 1024, "net.ipv4.tcp_rmem": [4096, 131072, 6291456]}}
     p = tmp_path / "result.json"
     p.write_text(json.dumps(result))
@@ -252,10 +254,22 @@ def test_export_formats(tmp_path):
     assert "net.core.somaxconn = 1024\nnet.ipv4.tcp_rmem = 4096 131072 6291456\n" in r.stdout
     r = run_cli("export", p, "--format", "tuned")
     assert "[main]" in r.stdout and "[sysctl]\nnet.core.somaxconn=1024" in r.stdout
+    # The workload's newlines and escape sequences stay inside one summary line.
+    lines = r.stdout.splitlines()
+    assert lines.count("[sysctl]") == 1 and not any(line.startswith("kernel.panic") for line in lines)
+    assert "\x1b" not in r.stdout and "\x07" not in r.stdout
     r = run_cli("export", p, "--format", "script")
     assert r.stdout.startswith("#!/bin/sh") and "sysctl -w 'net.ipv4.tcp_rmem=4096 131072 6291456'" in r.stdout
     r = run_cli("export", p, "--format", "yaml")
     assert r.returncode == 2 and "--format" in r.stderr
+    # Not verified better: refused like apply, unless --force, and then the file says so.
+    unverified = {**result, "verdict": "not significant", "verification": {"verdict": "not significant", "p_value": 0.4}}
+    p.write_text(json.dumps(unverified))
+    r = run_cli("export", p, "--format", "script")
+    assert r.returncode == 3 and "not exported" in r.stderr and "--force" in r.stderr and r.stdout == ""
+    r = run_cli("export", p, "--format", "script", "--force")
+    assert r.returncode == 0 and r.stdout.startswith("#!/bin/sh\n# EXPORTED WITH --force although")
+    p.write_text(json.dumps(result))
     result["best_config"]["vm.dirty_ratio"] = 90
     p.write_text(json.dumps(result))
     r = run_cli("export", p)

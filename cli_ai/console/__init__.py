@@ -12,7 +12,7 @@ import sys
 from typing import Any, Iterable, Sequence
 
 from rich.console import Console as RichConsole
-from rich.markup import escape
+from cli_ai.console.text import escape
 from rich.table import Table
 
 

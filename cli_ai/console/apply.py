@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rich.markup import escape
+from cli_ai.console.text import escape
 from rich.table import Table
 
 from cli_ai.console import Console

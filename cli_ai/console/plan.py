@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable
 
-from rich.markup import escape
+from cli_ai.console.text import escape
 from rich.syntax import Syntax
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.markup import escape
+from cli_ai.console.text import escape
 from rich.table import Table
 
 from cli_ai.console import Console

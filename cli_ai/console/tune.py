@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from rich.markup import escape
+from cli_ai.console.text import escape
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -363,7 +363,9 @@ def conclusion(r) -> list[str]:
     if verdict == "no improvement":
         return ["[bold]No configuration beat the baseline: keep the current settings.[/]"]
     if verdict == "not verified":
-        return ["[yellow]Not verified[/] (--verify 0): the gain above is an estimate from the search itself, so "
+        stopped = r.stopped_reason or ""
+        why = "--verify 0" if stopped in ("", "budget spent") else f"the run stopped early: {escape(stopped)}"
+        return [f"[yellow]Not verified[/] ({why}): the gain above is an estimate from the search itself, so "
                 "nothing is offered to apply; run again with --verify 3 for proof."]
     if verdict == "failed":
         return ["[red]The verification failed[/], so no improvement is shown: keep the current settings."]

@@ -203,7 +203,11 @@ class OptunaOptimizer(Optimizer):
         """An evaluation of the start (the baseline runs): a fixed trial."""
         params = self.codec.to_params(values)
         if params is None:
-            return  # outside the search space: the model cannot place it
+            # Outside the search space: the model cannot place it, but its
+            # metric still sets how bad a failure is (worst_value).
+            if outcome.usable:
+                self.metrics.append(float(outcome.metric))
+            return
         with _quiet():
             self.study.enqueue_trial(params, skip_if_exists=False)
             trial = self.study.ask(self.codec.distributions)
