@@ -230,4 +230,4 @@ def test_the_baseline_wins_when_nothing_beats_it():
 def test_recheck_budget_is_a_tenth_at_most_five():
     from cli_ai.tactician.loop import recheck_runs
 
-    assert [recheck_runs(b) for b in (5, 11, 12, 20, 40, 100, 500)] == [0, 0, 1, 2, 4, 5, 5]
+    assert [recheck_runs(b) for b in (5, 12, 20, 29, 30, 40, 100, 500)] == [0, 0, 0, 0, 3, 4, 5, 5]

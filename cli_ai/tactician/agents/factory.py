@@ -4,13 +4,6 @@ SB3 provides PPO, DDPG, TD3 and SAC; `per-ddpg` is our PrioritizedDDPG; `random`
 samples the action space through the same loop as a baseline. Settings are
 fitted to the evaluation budget (PPO with n_steps=2048 would never update in a
 50-evaluation run), and every change is reported as a note.
-
-On a knob target (`bandit=True`) one action is a whole configuration and its
-reward depends on it alone: a bandit, not a sequential problem. There the
-discount factor defaults to 0, the policy starts at the current configuration
-with an exploration scale fitted to the budget (`warm_start`), and the
-updates are frequent enough to matter within tens of evaluations. A setting
-the spec gives itself always wins.
 """
 
 from __future__ import annotations
@@ -38,9 +31,6 @@ class AgentPlan:
     forced: dict[str, Any] = field(default_factory=dict)
     replay_kwargs: dict[str, Any] = field(default_factory=dict)
     training: TrainingConfig | None = None  # the spec's settings, for agents built from them directly
-    # Knob targets: the normalized current configuration the policy starts at, and its exploration scale.
-    start_action: list[float] | None = None
-    exploration_std: float | None = None
 
 
 def _largest_divisor_at_most(n: int, cap: int) -> int:
@@ -50,47 +40,21 @@ def _largest_divisor_at_most(n: int, cap: int) -> int:
     return 1
 
 
-def plan_agent(algorithm: str, tc: TrainingConfig, steps: int, *, episode_len: int | None = None,
-               bandit: bool = False, start_action: Any = None) -> AgentPlan:
-    """Fit the spec's settings to `steps` agent steps (the budget minus the baseline).
-
-    :param bandit: the env is a knob env (one action = one configuration):
-        gamma near 0, a warm start at `start_action`, more updates per step
-    :param start_action: the current configuration, normalized (knob targets)
-    """
+def plan_agent(algorithm: str, tc: TrainingConfig, steps: int, *, episode_len: int | None = None) -> AgentPlan:
+    """Fit the spec's settings to `steps` agent steps (the budget minus the baseline)."""
     if algorithm not in ALGORITHMS:
         raise ValueError(f"unknown algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
     plan = AgentPlan(algorithm, training=tc)
     steps = max(1, steps)
     if algorithm in ("auto", "random", "sarsa", "dqn"):
         return plan
-    name = algorithm.upper()
-    preset = algorithm == "per-ddpg" and bool(tc.preset)
-    if not preset:
-        lr = tc.learning_rate
-        if bandit and not tc.given("learning_rate"):
-            lr = BANDIT_LEARNING_RATE
-            plan.notes.append(f"{name} learning_rate {tc.learning_rate:g} -> {lr:g}: few evaluations, so each update "
-                              "has to count")
-        plan.kwargs["learning_rate"] = lr
-    gamma = tc.gamma
-    if bandit and not tc.given("gamma") and not preset:
-        gamma = 0.0
-        plan.notes.append(f"{name} gamma {tc.gamma:g} -> 0: on a knob target each action is a whole configuration "
-                          "and its reward depends on it alone (a bandit), so there is no future to discount")
-    plan.kwargs["gamma"] = gamma
-    if bandit and start_action is not None and not preset:
-        from cli_ai.tactician.agents.warm_start import exploration_std
-
-        plan.start_action = [float(a) for a in np.asarray(start_action, dtype=float).reshape(-1)]
-        plan.exploration_std = exploration_std(steps)
-        plan.notes.append(f"{name} starts at the current configuration with exploration std "
-                          f"{plan.exploration_std:.2f} (of a range 2 wide), fitted to {steps} evaluations")
+    if algorithm != "per-ddpg" or not tc.preset:
+        plan.kwargs["learning_rate"] = tc.learning_rate
+    plan.kwargs["gamma"] = tc.gamma
     if algorithm == "ppo":
         n_steps = tc.n_steps
         if n_steps > steps // 2:
-            per_update = max(4, math.ceil(steps / 8)) if bandit else max(4, math.ceil(steps / 4))
-            n_steps = int(min(tc.n_steps, per_update))
+            n_steps = int(min(tc.n_steps, max(4, math.ceil(steps / 4))))
             plan.notes.append(
                 f"PPO n_steps {tc.n_steps} -> {n_steps}, so that {steps} steps give "
                 f"{max(1, steps // n_steps)} policy update(s)"
@@ -102,32 +66,18 @@ def plan_agent(algorithm: str, tc: TrainingConfig, steps: int, *, episode_len: i
         return plan
     # Off-policy algorithms: learn from the first few evaluations on.
     learning_starts = tc.learning_starts if tc.learning_starts is not None else max(1, min(100, steps // 5))
-    if tc.learning_starts is None and bandit:
-        learning_starts = max(2, min(10, steps // 10))
     if tc.learning_starts is None and learning_starts != 100:
-        plan.notes.append(f"{name} learning_starts 100 -> {learning_starts} for a budget of {steps} steps")
+        plan.notes.append(f"{algorithm.upper()} learning_starts 100 -> {learning_starts} for a budget of {steps} steps")
     batch = tc.batch_size if tc.given("batch_size") else min(tc.batch_size, max(4, steps // 2))
     if batch != tc.batch_size:
-        plan.notes.append(f"{name} batch_size {tc.batch_size} -> {batch} for a budget of {steps} steps")
+        plan.notes.append(f"{algorithm.upper()} batch_size {tc.batch_size} -> {batch} for a budget of {steps} steps")
     buffer_size = tc.buffer_size or max(1000, min(1_000_000, steps * 10))
-    gradient_steps = 1
-    if bandit:
-        gradient_steps = BANDIT_GRADIENT_STEPS
-        plan.notes.append(f"{name} gradient_steps 1 -> {gradient_steps} per evaluation: an evaluation costs "
-                          "seconds to minutes, an update of these small networks a millisecond")
-    plan.kwargs.update(learning_starts=learning_starts, batch_size=batch, buffer_size=buffer_size, train_freq=1,
-                       gradient_steps=gradient_steps)
+    plan.kwargs.update(learning_starts=learning_starts, batch_size=batch, buffer_size=buffer_size, train_freq=1, gradient_steps=1)
     if tc.tau is not None:
         plan.kwargs["tau"] = tc.tau
     if algorithm == "per-ddpg":
         plan.preset = tc.preset
     return plan
-
-
-#: Knob targets: the learning rate when the spec names none, and critic/actor
-#: updates per evaluation (measured on bench/search.py, docs/benchmarks.md).
-BANDIT_LEARNING_RATE = 1e-3
-BANDIT_GRADIENT_STEPS = 8
 
 
 class RandomSearch:
@@ -190,8 +140,8 @@ def build_agent(plan: AgentPlan, env, *, seed: int | None = None, verbose: int =
         overrides.update(plan.forced)
         if tensorboard_log:
             overrides["tensorboard_log"] = tensorboard_log
-        return _warm(plan, build_per_ddpg(env, preset=plan.preset, overrides=overrides,
-                                          replay_kwargs=plan.replay_kwargs or None, seed=seed, verbose=verbose))
+        return build_per_ddpg(env, preset=plan.preset, overrides=overrides, replay_kwargs=plan.replay_kwargs or None,
+                              seed=seed, verbose=verbose)
     import stable_baselines3 as sb3
 
     cls = getattr(sb3, SB3_ALGORITHMS[plan.algorithm])
@@ -201,14 +151,4 @@ def build_agent(plan: AgentPlan, env, *, seed: int | None = None, verbose: int =
 
         dims = env.action_space.shape[0]
         kwargs["action_noise"] = NormalActionNoise(np.zeros(dims), 0.3 * np.ones(dims))
-    return _warm(plan, cls("MlpPolicy", env, seed=seed, verbose=verbose, device="cpu",
-                           tensorboard_log=tensorboard_log, **kwargs))
-
-
-def _warm(plan: AgentPlan, model):
-    """Start the fresh model at the current configuration (knob targets)."""
-    if plan.start_action is not None and plan.exploration_std is not None:
-        from cli_ai.tactician.agents.warm_start import start_at
-
-        start_at(model, np.asarray(plan.start_action), plan.exploration_std)
-    return model
+    return cls("MlpPolicy", env, seed=seed, verbose=verbose, device="cpu", tensorboard_log=tensorboard_log, **kwargs)
