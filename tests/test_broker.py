@@ -359,7 +359,8 @@ def test_cutting_the_latency_probe_never_stops_measuring():
         down = wm.measure(1.0)
         assert down.latency_fallback and (down.latency_p50_ms, down.latency_p95_ms) == known
         assert any(w.startswith("latency probe: 0 round trip(s)") and "last known" in w for w in down.warnings)
-        assert down.subscriber_rate == 0.0 and down.throughput_source == "subscribers"
+        # At most a message already in flight when the broker stopped (the load is 30 msg/s).
+        assert down.subscriber_rate < 2.0 and down.throughput_source == "subscribers"
 
         # It comes back (same port): measuring goes on with fresh values.
         b.start()
