@@ -92,8 +92,11 @@ def test_auto_says_which_optimiser_and_why():
     assert plan.kind == "gp" and "GPSampler" in plan.reason and "infeasible" in plan.reason
     big = KnobSpace.from_specs([KnobSpec(f"k{i}", "int", 0, 100) for i in range(30)])
     assert choose_auto(big, 30).kind == "tpe" and "30 searched dimensions" in choose_auto(big, 30).reason
-    long = choose_auto(space(), 90)
-    assert long.kind == "tpe" and "90 search evaluations" in long.reason
+    assert choose_auto(space(), 90).kind == "gp"  # 8 dimensions: the GP still pays off at 90
+    long = choose_auto(space(), 130)
+    assert long.kind == "tpe" and "130 search evaluations" in long.reason
+    ten = KnobSpace.from_specs([KnobSpec(f"k{i}", "int", 0, 100) for i in range(10)])
+    assert choose_auto(ten, 60).kind == "gp" and choose_auto(ten, 97).kind == "tpe"
     opt = make_optimizer("auto", space(), seed=1, budget=30)
     assert opt.choice.name == "auto (gp)" and opt.choice.reason == plan.reason
 

@@ -262,12 +262,17 @@ def tpe_sampler(seed: int | None):
                                           warn_independent_sampling=False)
 
 
-#: Where `auto` leaves the GP for TPE (bench/search.py, docs/benchmarks.md):
-#: beyond this many searched dimensions a GP's model is thin and its fit slow;
-#: beyond this many search evaluations TPE finds as much (98 % vs 98 % of the
-#: achievable gain at budget 100) for a twentieth of the time per proposal.
+#: Where `auto` leaves the GP for TPE (bench/search.py, docs/benchmarks.md).
+#: A GP's time per proposal grows with the trials and the dimensions, its
+#: model thins out with the dimensions: up to 16 searched dimensions it is
+#: used for up to 60 search evaluations, up to 8 dimensions (most tuning
+#: specs) for up to 120, where on the benchmark surfaces it still finds more
+#: than TPE; beyond, multivariate TPE (6 ms per proposal at 100 evaluations
+#: over 10 knobs, bench/overhead.py).
 GP_MAX_DIMS = 16
 GP_MAX_EVALUATIONS = 60
+GP_SMALL_DIMS = 8
+GP_SMALL_MAX_EVALUATIONS = 120
 #: Quasi-random points after the current values, before the model takes over.
 GP_START_POINTS = 5
 
@@ -282,7 +287,8 @@ class AutoPlan:
 def choose_auto(space: KnobSpace, evaluations: int) -> AutoPlan:
     """Which model `--algo auto` uses for `evaluations` search evaluations, and why."""
     dims = space.dims
-    if dims <= GP_MAX_DIMS and evaluations <= GP_MAX_EVALUATIONS:
+    if (dims <= GP_MAX_DIMS and evaluations <= GP_MAX_EVALUATIONS) or \
+            (dims <= GP_SMALL_DIMS and evaluations <= GP_SMALL_MAX_EVALUATIONS):
         points = min(GP_START_POINTS, max(2, evaluations // 4))
         return AutoPlan("gp", points, (
             f"Gaussian-process Bayesian optimisation (Optuna's GPSampler): {dims} searched dimension(s) and "
@@ -291,7 +297,8 @@ def choose_auto(space: KnobSpace, evaluations: int) -> AutoPlan:
             "(Sobol) points, and failed evaluations are modelled as infeasible"))
     points = min(max(GP_START_POINTS, dims // 2), 10)
     why = (f"{dims} searched dimensions are more than a GP models well in few evaluations" if dims > GP_MAX_DIMS
-           else f"{evaluations} search evaluations are beyond where a GP's time per proposal pays off")
+           else f"{evaluations} search evaluations over {dims} dimensions are beyond where a GP's time per "
+                "proposal pays off")
     return AutoPlan("tpe", points, (
         f"multivariate TPE (Optuna's TPESampler): {why}; it starts from the current values plus {points} "
         "quasi-random (Sobol) points, and failed evaluations are modelled as infeasible"))
