@@ -16,7 +16,7 @@ configuration reaches, judged on the noise-free function from the defaults:
 (f(best) - f(default)) / (f(optimum) - f(default)). Per surface the mean over
 seeds; the table shows the median over surfaces.
 
-    python bench/search.py --out search.json    # the whole table (about 2 h 30 min on 2 cores)
+    python bench/search.py --out search.json    # the whole table (hours on 2 cores: most of it the direct GP)
     python bench/search.py --mode inprocess --seeds 2 --methods auto random --budgets 20
 """
 
