@@ -180,8 +180,12 @@ class Tracker:
                                      "mean": base, "cv": self.baseline_cv}))
         return first
 
+    def _rank(self, metric: float) -> float:
+        """Larger is better, whichever the direction."""
+        return metric if self.direction == "maximize" else -metric
+
     def _score(self, rec: StepRecord) -> float:
-        return rec.metric if self.direction == "maximize" else -rec.metric
+        return self._rank(rec.metric)
 
     def record_step(self, reward: float, info: Mapping[str, Any], *, phase: str = "search") -> StepRecord:
         failed = bool(info.get("failed", False))
@@ -229,9 +233,8 @@ class Tracker:
 
     def top_candidates(self, k: int) -> list[Candidate]:
         """The k most promising configurations other than the baseline, by mean."""
-        sign = 1.0 if self.direction == "maximize" else -1.0
         others = [c for c in self.candidates() if not c.is_baseline]
-        return sorted(others, key=lambda c: sign * c.mean, reverse=True)[:k]
+        return sorted(others, key=lambda c: self._rank(c.mean), reverse=True)[:k]
 
     def select_best(self) -> Candidate | None:
         """The configuration the evidence supports: among the baseline and the
@@ -242,8 +245,7 @@ class Tracker:
             return None
         repeated = [c for c in cands if c.runs >= 2 or c.is_baseline]
         pool = repeated if any(not c.is_baseline for c in repeated) else cands
-        sign = 1.0 if self.direction == "maximize" else -1.0
-        return max(pool, key=lambda c: sign * c.mean)
+        return max(pool, key=lambda c: self._rank(c.mean))
 
 
 #: Below this budget every evaluation goes to the search: on bench/search.py
