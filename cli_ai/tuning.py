@@ -371,9 +371,9 @@ def _make_target(run: PreparedRun, options: TuneOptions, sink: EventSink) -> _Ta
 
 
 def _agent_plan(run: PreparedRun, options: TuneOptions):
-    from cli_ai.tactician.agents.factory import plan_agent
+    from cli_ai.tactician.agents.factory import plan_knob_agent
 
-    plan = plan_agent(run.algorithm, run.spec.training_config, run.search_evaluations)
+    plan = plan_knob_agent(run.algorithm, run.spec.training_config, run.search_evaluations)
     if run.spec.target == "mosquitto" and run.algorithm == "per-ddpg":
         from cli_ai.broker.target import BrokerOptions
 

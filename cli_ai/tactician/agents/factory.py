@@ -17,6 +17,8 @@ import numpy as np
 from cli_ai.spec import ALGORITHMS, TrainingConfig
 
 SB3_ALGORITHMS = {"ppo": "PPO", "ddpg": "DDPG", "td3": "TD3", "sac": "SAC"}
+# Gaussian exploration noise (std, actions in [-1, 1]) of DDPG and TD3.
+ACTION_NOISE = 0.3
 
 
 @dataclass
@@ -31,6 +33,8 @@ class AgentPlan:
     forced: dict[str, Any] = field(default_factory=dict)
     replay_kwargs: dict[str, Any] = field(default_factory=dict)
     training: TrainingConfig | None = None  # the spec's settings, for agents built from them directly
+    # Off-policy warm-up over a scrambled Sobol design instead of uniform draws.
+    space_filling_warmup: bool = False
 
 
 def _largest_divisor_at_most(n: int, cap: int) -> int:
@@ -40,8 +44,13 @@ def _largest_divisor_at_most(n: int, cap: int) -> int:
     return 1
 
 
-def plan_agent(algorithm: str, tc: TrainingConfig, steps: int, *, episode_len: int | None = None) -> AgentPlan:
-    """Fit the spec's settings to `steps` agent steps (the budget minus the baseline)."""
+def plan_agent(algorithm: str, tc: TrainingConfig, steps: int, *, warmup_fraction: float = 0.2) -> AgentPlan:
+    """Fit the spec's settings to `steps` agent steps (the budget minus the baseline).
+
+    :param warmup_fraction: share of the steps an off-policy agent spends on
+        exploratory actions before its first update (SB3's learning_starts,
+        at most 100 unless the spec sets it)
+    """
     if algorithm not in ALGORITHMS:
         raise ValueError(f"unknown algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
     plan = AgentPlan(algorithm, training=tc)
@@ -65,7 +74,8 @@ def plan_agent(algorithm: str, tc: TrainingConfig, steps: int, *, episode_len: i
         plan.kwargs.update(n_steps=n_steps, batch_size=batch, n_epochs=tc.n_epochs)
         return plan
     # Off-policy algorithms: learn from the first few evaluations on.
-    learning_starts = tc.learning_starts if tc.learning_starts is not None else max(1, min(100, steps // 5))
+    learning_starts = tc.learning_starts if tc.learning_starts is not None else \
+        max(1, min(100, int(steps * warmup_fraction)))
     if tc.learning_starts is None and learning_starts != 100:
         plan.notes.append(f"{algorithm.upper()} learning_starts 100 -> {learning_starts} for a budget of {steps} steps")
     batch = tc.batch_size if tc.given("batch_size") else min(tc.batch_size, max(4, steps // 2))
@@ -77,6 +87,54 @@ def plan_agent(algorithm: str, tc: TrainingConfig, steps: int, *, episode_len: i
         plan.kwargs["tau"] = tc.tau
     if algorithm == "per-ddpg":
         plan.preset = tc.preset
+    return plan
+
+
+# Knob search is a bandit: each action is a whole configuration and its reward
+# depends on that action alone, so no future reward is worth discounting for.
+KNOB_SEARCH_GAMMA = 0.0
+# PPO's Gaussian starts at unit std in [-1, 1]: clipped, about a third of its
+# draws sit exactly on a range end. Half of that covers the range without
+# piling up at its ends (bench/search.py: the PPO rows in docs/benchmarks.md).
+KNOB_SEARCH_PPO_STD = 0.5
+# Off-policy agents on a knob space: an MLP critic fitted to a few points
+# extrapolates, and the actor follows it into a corner; half the budget spent
+# on a space-filling design first gives it the whole space to fit (measured
+# against the seeds' fifth of the budget on uniform draws: docs/benchmarks.md).
+KNOB_SEARCH_WARMUP_FRACTION = 0.5
+OFF_POLICY = ("ddpg", "td3", "sac", "per-ddpg")
+
+
+def plan_knob_agent(algorithm: str, tc: TrainingConfig, steps: int) -> AgentPlan:
+    """`plan_agent`, then the settings of an agent that searches a knob space
+    in `steps` evaluations (sysctl, command, mosquitto): a discount of 0;
+    for PPO a narrower starting exploration; for the off-policy agents a
+    warm-up over half the steps on a space-filling design, so that the critic
+    first sees the whole space. What the spec set itself stays."""
+    warmup = KNOB_SEARCH_WARMUP_FRACTION if algorithm in OFF_POLICY else 0.2
+    plan = plan_agent(algorithm, tc, steps, warmup_fraction=warmup)
+    if algorithm not in ("ppo", *OFF_POLICY):
+        return plan
+    if not tc.given("gamma") and not (algorithm == "per-ddpg" and tc.preset):
+        plan.kwargs["gamma"] = KNOB_SEARCH_GAMMA
+        plan.notes.append(
+            f"{algorithm.upper()} gamma {tc.gamma} -> {KNOB_SEARCH_GAMMA:g}: knob search is a bandit "
+            "(each step's reward depends on its configuration alone)"
+        )
+    if algorithm == "ppo":
+        plan.kwargs["policy_kwargs"] = {"log_std_init": math.log(KNOB_SEARCH_PPO_STD)}
+        plan.notes.append(f"PPO starting exploration std 1 -> {KNOB_SEARCH_PPO_STD:g} (actions span [-1, 1])")
+    else:
+        plan.space_filling_warmup = True
+        if algorithm == "per-ddpg" and not tc.preset:
+            # Its seed's noise (0.1) explores too little around a critic fitted
+            # to a few points; DDPG and TD3 run with 0.3 here.
+            plan.kwargs["action_noise"] = ACTION_NOISE
+            plan.notes.append(f"PER-DDPG action noise 0.1 -> {ACTION_NOISE:g}, as DDPG and TD3")
+        plan.notes.append(
+            f"{algorithm.upper()} warm-up: its first {plan.kwargs['learning_starts']} actions are a scrambled "
+            "Sobol design over the whole space (uniform draws leave gaps), then it learns"
+        )
     return plan
 
 
@@ -141,14 +199,18 @@ def build_agent(plan: AgentPlan, env, *, seed: int | None = None, verbose: int =
         if tensorboard_log:
             overrides["tensorboard_log"] = tensorboard_log
         return build_per_ddpg(env, preset=plan.preset, overrides=overrides, replay_kwargs=plan.replay_kwargs or None,
-                              seed=seed, verbose=verbose)
+                              seed=seed, verbose=verbose, warmup=plan.space_filling_warmup)
     import stable_baselines3 as sb3
 
     cls = getattr(sb3, SB3_ALGORITHMS[plan.algorithm])
+    if plan.space_filling_warmup and plan.algorithm in OFF_POLICY:
+        from cli_ai.tactician.agents.warmup import with_space_filling_warmup
+
+        cls = with_space_filling_warmup(cls)
     kwargs = {**plan.kwargs, **plan.forced}
     if plan.algorithm in ("ddpg", "td3"):
         from stable_baselines3.common.noise import NormalActionNoise
 
         dims = env.action_space.shape[0]
-        kwargs["action_noise"] = NormalActionNoise(np.zeros(dims), 0.3 * np.ones(dims))
+        kwargs["action_noise"] = NormalActionNoise(np.zeros(dims), ACTION_NOISE * np.ones(dims))
     return cls("MlpPolicy", env, seed=seed, verbose=verbose, device="cpu", tensorboard_log=tensorboard_log, **kwargs)

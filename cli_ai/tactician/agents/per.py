@@ -444,6 +444,7 @@ def build_per_ddpg(
     replay_kwargs: dict[str, Any] | None = None,
     seed: int | None = None,
     verbose: int = 0,
+    warmup: bool = False,
 ) -> PrioritizedDDPG:
     """A :class:`PrioritizedDDPG` on ``env`` with a :class:`PrioritizedSB3ReplayBuffer`.
 
@@ -457,6 +458,8 @@ def build_per_ddpg(
         ``beta_increment``, ``epsilon``, ``seed``) applied last.
     :param seed: Seed of the model (and through it of the buffer's sampling).
     :param verbose: SB3 verbosity.
+    :param warmup: spend the warm-up (``learning_starts``) on a space-filling
+        Sobol design instead of uniform draws (:mod:`.warmup`).
     """
     if preset is not None and preset not in PRESETS:
         raise ValueError(f"unknown per-ddpg preset {preset!r}; choose one of {', '.join(PRESETS)} or none")
@@ -479,7 +482,12 @@ def build_per_ddpg(
     kwargs.setdefault("device", "cpu")  # small MLPs: the CPU beats a GPU round trip
     kwargs.update(overrides)
     kwargs.setdefault("replay_buffer_class", PrioritizedSB3ReplayBuffer)
-    return PrioritizedDDPG(
+    algorithm_class = PrioritizedDDPG
+    if warmup:
+        from cli_ai.tactician.agents.warmup import with_space_filling_warmup
+
+        algorithm_class = with_space_filling_warmup(PrioritizedDDPG)
+    return algorithm_class(
         policy,
         env,
         replay_buffer_kwargs=buffer_kwargs,

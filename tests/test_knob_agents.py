@@ -1,0 +1,77 @@
+"""The RL agents' settings for knob search (a bandit over a configuration
+space): discount 0, PPO's narrower start, the off-policy Sobol warm-up."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from cli_ai.spec import TrainingConfig
+from cli_ai.tactician.agents.factory import build_agent, plan_agent, plan_knob_agent
+from tests.conftest import EXAMPLES
+
+PG = EXAMPLES / "postgresql_oltp.json"
+
+
+class _Bandit(gym.Env):
+    """Three knobs, reward = -distance to a point: the shape of a knob search."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
+    action_space = gym.spaces.Box(-1.0, 1.0, shape=(3,), dtype=np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(2, dtype=np.float32), {}
+
+    def step(self, action):
+        reward = -float(np.linalg.norm(np.asarray(action) - 0.3))
+        return np.zeros(2, dtype=np.float32), reward, False, False, {}
+
+
+def test_ppo_on_a_knob_target_explores_narrower_and_discounts_nothing(tmp_path):
+    import torch
+    from stable_baselines3 import PPO
+
+    from cli_ai import tuning
+
+    result = tuning.tune(PG, tuning.TuneOptions(dry_run=True, budget=10, seed=1, output_dir=str(tmp_path),
+                                                algorithm="ppo"))
+    model = PPO.load(Path(result.run_dir) / "model.zip", device="cpu")
+    assert model.gamma == 0.0
+    std = model.policy.log_std.exp()
+    assert torch.allclose(std, torch.full_like(std, 0.5), atol=0.05)
+    assert any("gamma 0.99 -> 0" in n and "bandit" in n for n in result.notes)
+    assert any("exploration std 1 -> 0.5" in n for n in result.notes)
+    assert json.loads((Path(result.run_dir) / "result.json").read_text())["notes"] == result.notes
+
+
+def test_a_spec_that_sets_gamma_or_learning_starts_keeps_it():
+    given = TrainingConfig(gamma=0.9, learning_starts=3, explicit=frozenset({"gamma", "learning_starts"}))
+    plan = plan_knob_agent("td3", given, 40)
+    assert plan.kwargs["gamma"] == 0.9 and plan.kwargs["learning_starts"] == 3
+    plan = plan_knob_agent("td3", TrainingConfig(), 40)
+    assert plan.kwargs["gamma"] == 0.0 and plan.kwargs["learning_starts"] == 20
+    # The sequential targets (scheduler, autoscaling) plan through plan_agent: theirs stay.
+    seq = plan_agent("td3", TrainingConfig(), 40)
+    assert seq.kwargs["gamma"] == 0.99 and seq.kwargs["learning_starts"] == 8 and not seq.space_filling_warmup
+
+
+@pytest.mark.parametrize("algo", ["ddpg", "td3", "sac", "per-ddpg"])
+def test_off_policy_warm_up_is_a_space_filling_design(algo):
+    """The first 8 actions of a 16-step knob search: in every dimension one in
+    each eighth of the range (uniform draws do that with probability 0.2 %
+    per dimension), then the agent acts on its own."""
+    plan = plan_knob_agent(algo, TrainingConfig(), 16)
+    assert plan.kwargs["learning_starts"] == 8 and plan.space_filling_warmup
+    assert any("Sobol" in n for n in plan.notes)
+    model = build_agent(plan, _Bandit(), seed=4)
+    model.learn(12)
+    actions = model.replay_buffer.actions[:12, 0, :]
+    for dim in range(3):
+        bins = np.floor((actions[:8, dim] + 1.0) / 2.0 * 8).astype(int)
+        assert sorted(bins) == list(range(8)), (dim, actions[:8, dim])
+    assert len({tuple(a) for a in actions[8:12]} & {tuple(a) for a in actions[:8]}) == 0
