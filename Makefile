@@ -5,7 +5,7 @@ PY      = $(VENV)/bin/python
 PIP     = $(VENV)/bin/pip
 STAMP   = $(VENV)/.installed
 
-.PHONY: install tools test demo bench clean
+.PHONY: install tools test lint demo bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ tools:
 
 test: install tools
 	$(VENV)/bin/pytest -q
+
+# The import contracts of the layers (pyproject.toml [tool.importlinter]).
+lint: install
+	$(VENV)/bin/lint-imports
 
 # The main job on the embedded default (the offline strategist), simulated:
 # no API key, no root, nothing on the machine changes.

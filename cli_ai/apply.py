@@ -25,7 +25,7 @@ from cli_ai.errors import BadInputError, SafetyError
 from cli_ai.results import load_result
 from cli_ai.safety.catalog import lookup
 from cli_ai.safety.check import param_name_problem
-from cli_ai.tactician.backends.base import Value, from_json_value
+from cli_ai.core.backend import Value, from_json_value
 from cli_ai.tactician.backends.sysctl import PROC_SYS, SysctlBackend, format_sysctl_value
 
 PERSIST_FILE = "99-cli-ai.conf"

@@ -54,12 +54,17 @@ def check_loaded_spec(
     """Safety checks for a loaded spec. On a dry run a param this kernel lacks
     is a warning (nothing is written), not a refusal."""
     backend = SysctlBackend(proc_root)
-    report = check_spec(
-        spec,
-        clamp=clamp,
-        exists=None if dry_run else backend.exists,
-        check_available=None if dry_run else (lambda n: available_values(n, proc_root)),
-    )
+    if spec.target == "mosquitto":
+        from cli_ai.broker.checks import check_mosquitto_spec
+
+        report = check_mosquitto_spec(spec, clamp=clamp, real_run=not dry_run)
+    else:
+        report = check_spec(
+            spec,
+            clamp=clamp,
+            exists=None if dry_run else backend.exists,
+            check_available=None if dry_run else (lambda n: available_values(n, proc_root)),
+        )
     if dry_run and spec.target == "sysctl":
         for name in spec.params:
             if not backend.exists(name):
@@ -168,8 +173,9 @@ def bench_tcp_accept(*, connections: int, concurrency: int, accept_delay_ms: flo
 def rollback(*, force: bool = False, discard: bool = False):
     """`cli-ai rollback`: restore a left-over journal (see safety.guard.rollback)."""
     from cli_ai.safety.guard import rollback as _rollback
+    from cli_ai.tactician.backends import backend_from_description
 
-    return _rollback(force=force, discard=discard)
+    return _rollback(force=force, discard=discard, backend_for=backend_from_description)
 
 
 def raise_for_rollback_failures(outcome) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from cli_ai.events import Event
-from cli_ai.tactician.backends.base import Value, to_json_value
+from cli_ai.core.backend import Value, to_json_value
 from cli_ai.tactician.loop import StepRecord
 
 RESULT_VERSION = 1

@@ -25,7 +25,7 @@ from cli_ai.results import RunDirectory, TuningResult, plot_progress
 from cli_ai.safety.catalog import lookup
 from cli_ai.safety.check import CommandPlan
 from cli_ai.spec import TuningSpec, load_spec
-from cli_ai.tactician.backends.base import Backend, Value, to_json_value
+from cli_ai.core.backend import Backend, Value, to_json_value
 from cli_ai.tactician.backends.simulated import SimulatedBackend
 from cli_ai.tactician.backends.sysctl import SysctlBackend
 from cli_ai.tactician.knobs import KnobSpace

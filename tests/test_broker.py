@@ -462,7 +462,7 @@ time.sleep(60)
 
 @needs_mosquitto
 def test_attach_mode_rollback_after_kill_9_restores_the_file_and_reloads(tmp_path):
-    from cli_ai.safety.guard import rollback
+    from cli_ai.pipeline import rollback
 
     conf, port, text = _own_config(tmp_path)
     proc = _start_own_broker(conf, port)

@@ -64,7 +64,7 @@ from cli_ai.broker.settings import AttachConfig
 from cli_ai.errors import BackendWriteError, TargetError
 from cli_ai.safety.catalog import MosquittoOption, load_mosquitto_catalog
 from cli_ai.safety.guard import pid_alive
-from cli_ai.tactician.backends.base import Backend, Value, same_value
+from cli_ai.core.backend import Backend, Value, same_value
 
 WORKDIR_PREFIX = "cli-ai-mosquitto-"
 BACKUP_SUFFIX = ".cli-ai-orig"

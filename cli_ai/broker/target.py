@@ -41,7 +41,7 @@ from cli_ai.broker.workload import BrokerMeasurement, WorkloadManager
 from cli_ai.errors import TargetError
 from cli_ai.events import Event, EventSink, null_sink
 from cli_ai.spec import TuningSpec
-from cli_ai.tactician.backends.base import Value
+from cli_ai.core.backend import Value
 from cli_ai.tactician.envs.knob_env import Evaluation, KnobTuningEnv
 from cli_ai.tactician.knobs import KnobSpace
 

@@ -78,7 +78,7 @@ def param_name_problem(name: str) -> str | None:
     return None
 
 
-def _fmt(x) -> str:
+def fmt_bound(x) -> str:
     return str(int(x)) if isinstance(x, float) and x.is_integer() else str(x)
 
 
@@ -86,10 +86,10 @@ def _check_range(
     where: str, name: str, lo, hi, safe_lo, safe_hi, clamp: bool, notes: list[str], errors: list[str]
 ) -> tuple:
     """Narrow [lo, hi] to the safe range under --clamp, else report; returns the range."""
-    safe = f"safe range {_fmt(safe_lo)}..{_fmt(safe_hi)}"
+    safe = f"safe range {fmt_bound(safe_lo)}..{fmt_bound(safe_hi)}"
     if hi < safe_lo or lo > safe_hi:
         errors.append(
-            f"{where}: {name} range {_fmt(lo)}..{_fmt(hi)} lies entirely outside the {safe}; choose values inside it"
+            f"{where}: {name} range {fmt_bound(lo)}..{fmt_bound(hi)} lies entirely outside the {safe}; choose values inside it"
         )
         return lo, hi
     new_lo, new_hi = lo, hi
@@ -98,7 +98,7 @@ def _check_range(
             new_lo = safe_lo
         else:
             errors.append(
-                f"{where}.min: {_fmt(lo)} is below the safe minimum {_fmt(safe_lo)} for {name} ({safe}); "
+                f"{where}.min: {fmt_bound(lo)} is below the safe minimum {fmt_bound(safe_lo)} for {name} ({safe}); "
                 "raise it, or pass --clamp to narrow the range"
             )
     if hi > safe_hi:
@@ -106,11 +106,11 @@ def _check_range(
             new_hi = safe_hi
         else:
             errors.append(
-                f"{where}.max: {_fmt(hi)} exceeds the safe maximum {_fmt(safe_hi)} for {name} ({safe}); "
+                f"{where}.max: {fmt_bound(hi)} exceeds the safe maximum {fmt_bound(safe_hi)} for {name} ({safe}); "
                 "lower it, or pass --clamp to narrow the range"
             )
     if (new_lo, new_hi) != (lo, hi):
-        notes.append(f"--clamp narrowed {name} from {_fmt(lo)}..{_fmt(hi)} to {_fmt(new_lo)}..{_fmt(new_hi)}")
+        notes.append(f"--clamp narrowed {name} from {fmt_bound(lo)}..{fmt_bound(hi)} to {fmt_bound(new_lo)}..{fmt_bound(new_hi)}")
     return new_lo, new_hi
 
 
@@ -170,7 +170,7 @@ def check_knob(
     if knob.scale == "log" and lo <= 0:
         errors.append(f"{where}.scale: log scale needs a range above 0 for {name}")
     if lo == hi:
-        errors.append(f"{where}: after clamping, {name} has a single value {_fmt(lo)}; widen the range")
+        errors.append(f"{where}: after clamping, {name} has a single value {fmt_bound(lo)}; widen the range")
     return replace(knob, min=type(knob.min)(lo), max=type(knob.max)(hi))
 
 
@@ -186,12 +186,12 @@ def check_spec(
 
     `exists(name)` answers whether the param is present on this kernel (None:
     skip that check, as for a simulated system). The sysctl target is checked
-    against the catalogue's sysctls, the mosquitto target against its
-    `mosquitto` section (`check_mosquitto_spec`); other targets do not change
-    the machine.
+    against the catalogue's sysctls; the mosquitto target has its own checks
+    (`cli_ai.broker.checks`, which `pipeline.check_loaded_spec` calls); other
+    targets do not change the machine.
     """
     if spec.target == "mosquitto":
-        return check_mosquitto_spec(spec, clamp=clamp, real_run=exists is not None)
+        raise ValueError("the mosquitto target is checked by cli_ai.broker.checks.check_mosquitto_spec")
     if spec.target != "sysctl":
         return SafetyReport(knobs=spec.action_space)
     errors: list[str] = []
@@ -239,113 +239,6 @@ def check_spec(
                         f"action_space[{i}].values: {', '.join(map(str, missing))} not available on this kernel for "
                         f"{knob.param} (available: {', '.join(available)}); cli-ai never loads kernel modules"
                     )
-    if errors:
-        raise SafetyError(f"{len(errors)} safety problem(s)", problems=errors)
-    return SafetyReport(knobs=tuple(knobs), notes=notes, warnings=warnings, entries=entries)
-
-
-def check_mosquitto_spec(spec: TuningSpec, *, clamp: bool = False, real_run: bool = True) -> SafetyReport:
-    """The mosquitto target's checks: every knob is an option of the
-    catalogue's `mosquitto` section, inside its safe range (narrowed under
-    `clamp`); the workload fits the knobs' ranges (payloads under
-    message_size_limit, clients under max_connections); the reward metric is
-    one the broker measurement reports; an attached broker's commands run
-    without a shell and its config file exists (on a real run)."""
-    import shutil
-
-    from cli_ai.broker.settings import BROKER_METRICS, BrokerSettings, topic_problem
-    from cli_ai.safety.catalog import load_mosquitto_catalog
-
-    catalog = load_mosquitto_catalog()
-    errors: list[str] = []
-    notes: list[str] = []
-    warnings: list[str] = []
-    knobs: list[KnobSpec] = []
-    entries: dict[str, CatalogEntry] = {}
-    try:
-        settings = BrokerSettings.from_spec(spec)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise SafetyError(f"mosquitto: cannot read the block ({exc})") from None
-    for i, knob in enumerate(spec.action_space):
-        option = catalog.get(knob.param)
-        if option is None:
-            close = difflib_close(knob.param, list(catalog))
-            errors.append(
-                f"action_space[{i}].param: {knob.param!r} is not a mosquitto option cli-ai tunes{close}; "
-                f"known: {', '.join(sorted(catalog))}"
-            )
-            knobs.append(knob)
-            continue
-        entries[knob.param] = option.entry
-        knobs.append(check_knob(i, knob, option.entry, clamp, notes, errors))
-    by_name = {k.param: (i, k) for i, k in enumerate(knobs)}
-    wl = settings.workload
-    if wl.enabled:
-        if "message_size_limit" in by_name:
-            i, k = by_name["message_size_limit"]
-            if k.min is not None and k.min < wl.payload_bytes:
-                errors.append(
-                    f"action_space[{i}].min: message_size_limit {_fmt(k.min)} is below the workload's payload of "
-                    f"{wl.payload_bytes} bytes; every message would be dropped. Raise min above it"
-                )
-        if "max_packet_size" in by_name:
-            i, k = by_name["max_packet_size"]
-            need = wl.payload_bytes + len(wl.topic_prefix) + 64
-            if k.min is not None and k.min < need:
-                errors.append(
-                    f"action_space[{i}].min: max_packet_size {_fmt(k.min)} is below the workload's packets "
-                    f"(about {need} bytes); raise min above it"
-                )
-    if "max_connections" in by_name:
-        i, k = by_name["max_connections"]
-        need = wl.clients + 4  # the probe, the $SYS monitor, readiness checks, slack
-        if k.min is not None and k.min < need:
-            errors.append(
-                f"action_space[{i}].min: max_connections {_fmt(k.min)} leaves no room for the {wl.clients} workload "
-                f"clients and the measurement's own (at least {need}); raise min"
-            )
-    for j, sub in enumerate(wl.subscribers):
-        problem = topic_problem(sub.topic)
-        if problem:
-            errors.append(f"mosquitto.workload.subscribers[{j}].topic: {sub.topic!r} {problem}")
-    for where, topic in (("mosquitto.workload.topic_prefix", wl.topic_prefix), ("mosquitto.probe.topic", settings.probe.topic)):
-        if "+" in topic or "#" in topic or topic.startswith("$"):
-            errors.append(f"{where}: {topic!r} is published to; it cannot hold + or # or start with $")
-    metric = spec.reward_metric or "throughput_msg_s"
-    if metric not in BROKER_METRICS:
-        errors.append(f"reward_metric: {metric!r} is not measured by the mosquitto target; choose one of "
-                      f"{', '.join(BROKER_METRICS)}")
-    elif BROKER_METRICS[metric] != spec.metric_direction:
-        warnings.append(f"reward_metric {metric} is usually {BROKER_METRICS[metric]}d; the spec says {spec.metric_direction}")
-    if "sys_interval" in by_name:
-        i, k = by_name["sys_interval"]
-        if k.max is not None and k.max > settings.window_s / 2:
-            warnings.append(
-                f"sys_interval may reach {_fmt(k.max)} s, more than half the {settings.window_s:g} s window: such steps "
-                "measure throughput from the subscribers' counts instead of $SYS"
-            )
-    attach = settings.attach
-    raw_attach = dict((spec.target_config or {}).get("attach") or {})
-    if attach is not None:
-        for key in ("reload_command", "restart_command"):
-            given = raw_attach.get(key)
-            if isinstance(given, str):
-                syntax = shell_syntax_in(given)
-                if syntax:
-                    errors.append(
-                        f"mosquitto.attach.{key}: {given!r} uses shell syntax ({' '.join(repr(s) for s in syntax)}); "
-                        "give it as an argv list, it runs without a shell"
-                    )
-        restart_only = [k.param for k in knobs if k.param in catalog and catalog[k.param].reload == "restart"]
-        if restart_only and attach.restart_command is None:
-            errors.append(
-                f"mosquitto.attach.restart_command: missing; {', '.join(restart_only)} only take(s) effect when the "
-                "broker restarts (mosquitto does not reload listener options)"
-            )
-        if real_run and not os.path.isfile(attach.config_file):
-            errors.append(f"mosquitto.attach.config_file: {attach.config_file} does not exist")
-    elif real_run and not (settings.binary or shutil.which("mosquitto") or os.path.exists("/usr/sbin/mosquitto")):
-        warnings.append("mosquitto is not installed (apt-get install mosquitto); the run cannot start its broker")
     if errors:
         raise SafetyError(f"{len(errors)} safety problem(s)", problems=errors)
     return SafetyReport(knobs=tuple(knobs), notes=notes, warnings=warnings, entries=entries)

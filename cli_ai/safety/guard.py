@@ -17,7 +17,7 @@ import os
 import signal
 import threading
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from cli_ai.errors import (
     BackendWriteError,
@@ -38,7 +38,7 @@ from cli_ai.safety.journal import (
     ensure_state_dir,
     state_dir,
 )
-from cli_ai.tactician.backends.base import Backend, Value, same_value
+from cli_ai.core.backend import Backend, Value, same_value
 
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 LOCK_NAME = "lock"
@@ -354,11 +354,18 @@ def rollback(
     force: bool = False,
     discard: bool = False,
     backend: Backend | None = None,
+    backend_for: Callable[[dict[str, Any]], Backend] | None = None,
 ) -> RollbackOutcome:
     """Restore every value of a left-over journal (an interrupted run) or, when
-    there is none, of what `cli-ai apply` applied; delete it when all are back."""
-    from cli_ai.tactician.backends import backend_from_description
+    there is none, of what `cli-ai apply` applied; delete it when all are back.
 
+    :param backend: restore through this backend
+    :param backend_for: else, rebuild the journal's backend from the
+        description it recorded (the layer above knows the backend kinds:
+        `pipeline.rollback` passes `tactician.backends.backend_from_description`)
+    """
+    if backend is None and backend_for is None:
+        raise ValueError("rollback needs a backend or a way to rebuild one from the journal")
     d = directory or state_dir()
     kind = "journal"
     journal = Journal(d)
@@ -388,7 +395,7 @@ def rollback(
                 f"{here}) and holds per-namespace params ({', '.join(record.netns_params)}); run `cli-ai rollback` "
                 "inside that namespace, or pass --discard if it no longer exists"
             )
-        target = backend or backend_from_description(record.backend)
+        target = backend or backend_for(record.backend)
         restored: dict[str, tuple[Value, Value]] = {}
         failures: list[str] = []
         for name, original in record.originals.items():

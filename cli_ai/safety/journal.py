@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from cli_ai.tactician.backends.base import Value, from_json_value, to_json_value
+from cli_ai.core.backend import Value, from_json_value, to_json_value
 
 JOURNAL_NAME = "journal.json"
 # What `cli-ai apply` left in place on purpose: undone by `cli-ai rollback`.

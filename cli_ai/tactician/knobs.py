@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from cli_ai.spec import KnobSpec
-from cli_ai.tactician.backends.base import Value
+from cli_ai.core.backend import Value
 
 
 def describe_range(knob: KnobSpec) -> str:

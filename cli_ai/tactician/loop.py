@@ -24,7 +24,7 @@ from typing import Any, Mapping, Sequence
 import gymnasium as gym
 
 from cli_ai.events import Event, EventSink, null_sink
-from cli_ai.tactician.backends.base import Value, to_json_value
+from cli_ai.core.backend import Value, to_json_value
 
 
 @dataclass

@@ -14,7 +14,7 @@ from typing import Mapping
 
 import numpy as np
 
-from cli_ai.tactician.backends.base import Value
+from cli_ai.core.backend import Value
 from cli_ai.tactician.knobs import KnobSpace
 
 

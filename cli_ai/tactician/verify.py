@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 from cli_ai.errors import BackendWriteError, BenchmarkError, TargetError
-from cli_ai.tactician.backends.base import Value
+from cli_ai.core.backend import Value
 
 ALPHA = 0.05
 VERDICTS = ("better", "not significant", "worse", "failed")

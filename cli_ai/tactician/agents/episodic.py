@@ -120,7 +120,7 @@ def build_episodic(algorithm: str, env: gym.Env, tc, *, seed: int | None = None)
     defaults; `learning_rate` and `gamma` from the spec when it sets them."""
     _require_discrete(algorithm, env)
     if algorithm == "sarsa":
-        from cli_ai.autoscale.train import SarsaParams
+        from cli_ai.tactician.agents.episodic_params import SarsaParams
         from cli_ai.tactician.agents.sarsa import SarsaAgent
 
         p = SarsaParams()
@@ -133,7 +133,7 @@ def build_episodic(algorithm: str, env: gym.Env, tc, *, seed: int | None = None)
         )
         return SarsaLearner(env, agent, seed)
     if algorithm == "dqn":
-        from cli_ai.autoscale.train import DQNParams
+        from cli_ai.tactician.agents.episodic_params import DQNParams
         from cli_ai.tactician.agents.dqn import DQNAgent
         from cli_ai.tactician.agents.factory import configure_torch
 

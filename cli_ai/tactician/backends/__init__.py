@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cli_ai.tactician.backends.base import Backend, Value
+from cli_ai.core.backend import Backend, Value
 from cli_ai.tactician.backends.simulated import SimulatedBackend
 from cli_ai.tactician.backends.sysctl import SysctlBackend
 

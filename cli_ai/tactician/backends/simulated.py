@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping, Sequence
 
 from cli_ai.errors import BackendWriteError
-from cli_ai.tactician.backends.base import Backend, Value
+from cli_ai.core.backend import Backend, Value
 
 
 class SimulatedBackend(Backend):

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from cli_ai.errors import BackendWriteError, SafetyError
-from cli_ai.tactician.backends.base import Backend, Value, same_value
+from cli_ai.core.backend import Backend, Value, same_value
 
 PROC_SYS = "/proc/sys"
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from cli_ai.errors import BackendWriteError, BenchmarkError, TargetError
 from cli_ai.safety.guard import FailureCounter
-from cli_ai.tactician.backends.base import Value
+from cli_ai.core.backend import Value
 from cli_ai.tactician.knobs import KnobSpace
 from cli_ai.tactician.observe import Observer, select
 from cli_ai.tactician.rewards import Measurement, Reward, WeightedReward

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from cli_ai.tactician.backends.base import Value
+from cli_ai.core.backend import Value
 from cli_ai.tactician.knobs import KnobSpace
 from cli_ai.tactician.optimizers.base import Choice, Optimizer, Outcome, Proposal
 

@@ -20,7 +20,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from cli_ai.tactician.backends.base import Value
+from cli_ai.core.backend import Value
 from cli_ai.tactician.knobs import KnobSpace
 
 

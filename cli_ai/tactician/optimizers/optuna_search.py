@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from cli_ai.tactician.backends.base import Value
+from cli_ai.core.backend import Value
 from cli_ai.tactician.knobs import Knob, KnobSpace, repair_order
 from cli_ai.tactician.optimizers.base import Choice, Optimizer, Outcome, Proposal, worst_value
 
