@@ -71,7 +71,10 @@ def verified_gain_problem(result: Mapping[str, Any]) -> str | None:
 
 def checked_values(result: Mapping[str, Any]) -> dict[str, Value]:
     """The result's best configuration, each value inside its safe range."""
-    if result.get("target", "sysctl") != "sysctl":
+    from cli_ai.targets import TARGETS
+
+    target = TARGETS.get(result.get("target", "sysctl"))
+    if target is None or not target.applicable:
         raise BadInputError(
             f"{result.get('_path')}: a {result.get('target')!r} result has no kernel values to apply; "
             "use its best_config in the program or broker it belongs to"

@@ -139,7 +139,9 @@ def tune(
 
     def confirm(run) -> None:
         needs_shell = run.checked.command is not None and run.checked.command.shell
-        if run.dry_run or (run.spec.target != "sysctl" and not needs_shell):
+        from cli_ai.targets import get_target
+
+        if run.dry_run or (not get_target(run.spec.target).confirms_values and not needs_shell):
             return
         confirmation_screen(console, run)
         pipeline.require_confirmation(console, "Start tuning", yes=yes)

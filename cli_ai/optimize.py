@@ -107,7 +107,9 @@ def apply_offer(result, *, force: bool = False, requested: bool = False) -> Appl
     refusal: SafetyError, exit 3."""
     from cli_ai.apply import verified_gain_problem
 
-    if result.target != "sysctl" or not result.best_config or result.baseline is None:
+    from cli_ai.targets import get_target
+
+    if not get_target(result.target).applicable or not result.best_config or result.baseline is None:
         return ApplyOffer(False)
     if result.simulated:
         return ApplyOffer(False, "dry run: nothing to apply (the best configuration was found on a simulated system)")

@@ -13,7 +13,7 @@ from typing import Any
 
 from cli_ai.errors import ConfirmationRefused, SafetyError
 from cli_ai.safety.catalog import search
-from cli_ai.safety.check import CommandPlan, SafetyReport, available_values, check_argv, check_spec, plan_command
+from cli_ai.safety.check import CommandPlan, SafetyReport, check_argv, plan_command
 from cli_ai.spec import TuningSpec, load_spec
 from cli_ai.tactician.backends.sysctl import PROC_SYS, SysctlBackend, format_sysctl_value
 
@@ -51,24 +51,12 @@ def check_loaded_spec(
     dry_run: bool = False,
     proc_root: str = PROC_SYS,
 ) -> CheckedSpec:
-    """Safety checks for a loaded spec. On a dry run a param this kernel lacks
-    is a warning (nothing is written), not a refusal."""
-    backend = SysctlBackend(proc_root)
-    if spec.target == "mosquitto":
-        from cli_ai.broker.checks import check_mosquitto_spec
+    """Safety checks for a loaded spec: its target's (`Target.check`), then the
+    benchmark command's. On a dry run a param this kernel lacks is a warning
+    (nothing is written), not a refusal."""
+    from cli_ai.targets import get_target
 
-        report = check_mosquitto_spec(spec, clamp=clamp, real_run=not dry_run)
-    else:
-        report = check_spec(
-            spec,
-            clamp=clamp,
-            exists=None if dry_run else backend.exists,
-            check_available=None if dry_run else (lambda n: available_values(n, proc_root)),
-        )
-    if dry_run and spec.target == "sysctl":
-        for name in spec.params:
-            if not backend.exists(name):
-                report.warnings.append(f"{name} does not exist on this kernel; the dry run simulates it anyway")
+    report = get_target(spec.target).check(spec, clamp=clamp, dry_run=dry_run, proc_root=proc_root)
     command = None
     b = spec.benchmark
     if b is not None and b.command is not None:

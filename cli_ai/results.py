@@ -60,6 +60,9 @@ class TuningResult:
     seed: int | None = None
     notes: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    # Whether the target's values can be applied (`Target.applicable`): the
+    # ready-to-paste commands are written only then, for a gain verified better.
+    applicable: bool = False
 
     def to_json(self) -> dict[str, Any]:
         def clean(x):
@@ -90,7 +93,7 @@ class TuningResult:
             "notes": self.notes,
         }
         out.update(self.extra)
-        if self.target == "sysctl" and out.get("verdict") == "better":
+        if self.applicable and out.get("verdict") == "better":
             # Ready-to-paste commands only for a gain verified better.
             out["sysctl_commands"] = sysctl_commands(self.best_config)
         return out

@@ -10,9 +10,6 @@ surrogate benchmark: nothing on the machine is written and no benchmark runs.
 from __future__ import annotations
 
 import math
-import os
-import shlex
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,16 +19,12 @@ from cli_ai.errors import BadInputError, CliAiError, Interrupted, SafetyError, T
 from cli_ai.events import Event, EventSink, fanout, null_sink
 from cli_ai.pipeline import CheckedSpec, benchmark_text, check_loaded_spec
 from cli_ai.results import RunDirectory, TuningResult, plot_progress
-from cli_ai.safety.catalog import lookup
-from cli_ai.safety.check import CommandPlan
 from cli_ai.spec import TuningSpec, load_spec
-from cli_ai.core.backend import Backend, Value, to_json_value
-from cli_ai.tactician.backends.simulated import SimulatedBackend
-from cli_ai.tactician.backends.sysctl import SysctlBackend
+from cli_ai.core.backend import Value, to_json_value
 from cli_ai.tactician.knobs import KnobSpace
+from cli_ai.targets import TargetSession, get_target, knob_targets
 
 DEFAULT_BUDGET_CAP = 100
-KNOB_TARGETS = ("sysctl", "command", "mosquitto")
 DEFAULT_BASELINE_RUNS = 3
 DEFAULT_VERIFY_RUNS = 3
 # Warn when the noise hides gains smaller than this (a fraction of the baseline).
@@ -112,10 +105,8 @@ def resolve_budget(spec: TuningSpec, notes: list[str]) -> int:
 
 
 def _knob_space(checked: CheckedSpec) -> KnobSpace:
-    ordered = {}
-    for knob in checked.report.knobs:
-        entry = lookup(knob.param) if checked.spec.target == "sysctl" else None
-        ordered[knob.param] = entry.ordered if entry else None
+    target = get_target(checked.spec.target)
+    ordered = {knob.param: target.knob_ordering(knob.param) for knob in checked.report.knobs}
     return KnobSpace.from_specs(checked.report.knobs, ordered)
 
 
@@ -125,12 +116,15 @@ def prepare(spec: TuningSpec, options: TuneOptions) -> PreparedRun:
         raise BadInputError(f"--verify: {options.verify} runs cannot test a difference (Welch's test needs at least 2 "
                             "of each); give 0 to skip verification, or 2 to 50")
     budget = options.budget
-    if spec.target == "mosquitto" and options.broker.get("total_timesteps") is not None and budget is None:
+    target = get_target(spec.target)
+    steps = target.search_steps(options)
+    if steps is not None and budget is None:
         # seed 000: N agent steps after the baseline (and the re-measurements of the top few)
-        budget = budget_for_search(spec, options.broker["total_timesteps"])
+        budget = budget_for_search(spec, steps)
     spec = spec.with_overrides(budget=budget, algorithm=options.algorithm, seed=options.seed)
-    if spec.target not in KNOB_TARGETS:
-        raise SafetyError(f"target: {spec.target!r} is tuned by its own path; this run handles {', '.join(KNOB_TARGETS)}")
+    if target.search != "knobs":
+        raise SafetyError(f"target: {spec.target!r} is tuned by its own path; this run handles "
+                          f"{', '.join(knob_targets())}")
     if spec.training_config.algorithm in ("sarsa", "dqn"):
         raise BadInputError(
             f"training_config.algorithm: {spec.training_config.algorithm} needs a discrete action space; a "
@@ -146,9 +140,8 @@ def prepare(spec: TuningSpec, options: TuneOptions) -> PreparedRun:
     run = PreparedRun(checked, space, budget, spec.training_config.algorithm, spec.training_config.seed,
                       options.dry_run, notes, warnings=list(checked.report.warnings))
     _split_budget(run, options)
-    run.current = _current_values(run, options)
-    if spec.target == "sysctl" and not options.dry_run:
-        _require_writable(space.names, options.proc_root)
+    run.current = target.current_values(spec, space, dry_run=options.dry_run, proc_root=options.proc_root)
+    target.require_access(space.names, dry_run=options.dry_run, proc_root=options.proc_root)
     return run
 
 
@@ -195,192 +188,14 @@ def _split_budget(run: PreparedRun, options: TuneOptions) -> None:
         run.search_reason = "uniform random search over the safe ranges"
 
 
-def _current_values(run: PreparedRun, options: TuneOptions) -> dict[str, Value]:
-    """What the run starts from: this machine's values (read-only, also on a dry
-    run), or for the command target each knob's default (else mid-range)."""
-    space = run.space
-    if run.spec.target == "command":
-        return space.defaults()
-    if run.spec.target == "mosquitto":
-        from cli_ai.broker.target import broker_current_values
-
-        return broker_current_values(run.spec)
-    backend = SysctlBackend(options.proc_root)
-    out: dict[str, Value] = {}
-    for knob in space.knobs:
-        try:
-            out[knob.name] = backend.read([knob.name])[knob.name]
-        except CliAiError:
-            if not options.dry_run:
-                raise
-            entry = lookup(knob.name)
-            out[knob.name] = entry.default if entry and entry.default is not None else knob.default_value()
-    return out
-
-
-def _require_writable(names, proc_root: str) -> None:
-    backend = SysctlBackend(proc_root)
-    if os.geteuid() != 0:
-        raise SafetyError("writing /proc/sys needs root: run with sudo, or try it first with --dry-run")
-    read_only = [n for n in names if not backend.writable(n)]
-    if read_only:
-        raise SafetyError(
-            f"{', '.join(read_only)}: read-only here (inside a container or a child network namespace these "
-            "mirror the host); drop them from the spec or tune on the host"
-        )
-
-
-# --------------------------------------------------------------------------- evaluators
-
-
-def substitute(argv: tuple[str, ...], values: Mapping[str, Value], *, shell: bool) -> list[str]:
-    """Put knob values into {name} placeholders: ints as ints, floats in full
-    precision, bools as true/false, enums as their string. Substitution happens
-    per argv element, so a value can never split into extra arguments; under
-    --allow-shell the value is shell-quoted."""
-
-    def text(v: Value) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, float):
-            return repr(v)
-        if isinstance(v, (tuple, list)):
-            return " ".join(map(str, v))
-        return str(v)
-
-    out = []
-    for arg in argv:
-        for name, value in values.items():
-            token = "{" + name + "}"
-            if token in arg:
-                rendered = text(value)
-                arg = arg.replace(token, shlex.quote(rendered) if shell else rendered)
-        out.append(arg)
-    return out
-
-
-def benchmark_argv(spec: TuningSpec, plan: CommandPlan | None) -> tuple[list[str], str]:
-    """(argv, parser family) of the spec's benchmark."""
-    b = spec.benchmark
-    assert b is not None
-    if b.runner == "tcp-accept":
-        return [sys.executable, "-m", "cli_ai", "bench", "tcp-accept", *(b.args or ())], "command"
-    if plan is not None:
-        return list(plan.argv), b.runner
-    args = list(b.args or ())
-    return (args if b.runner == "command" else [b.runner, *args]), b.runner
-
-
-def make_real_evaluator(spec: TuningSpec, plan: CommandPlan | None):
-    from cli_ai.tactician.benchmarks import BenchmarkRunner
-    from cli_ai.tactician.envs.knob_env import Evaluation
-
-    argv, family = benchmark_argv(spec, plan)
-    b = spec.benchmark
-    runner = BenchmarkRunner(argv, runner=family, metric=spec.reward_metric or "", timeout_s=b.timeout_s,
-                             repeats=b.repeats, warmup_runs=b.warmup_runs)
-    shell = bool(plan and plan.shell)
-    command_target = spec.target == "command"
-
-    def evaluate(values: Mapping[str, Value]) -> Evaluation:
-        run_argv = substitute(tuple(argv), values, shell=shell) if command_target else None
-        r = runner.run(run_argv)
-        return Evaluation(metric=r.metric, metrics=dict(r.metrics), duration_s=r.duration_s,
-                          throughput=r.throughput, latency_ms=r.latency_ms)
-
-    return evaluate
-
-
-def make_dry_evaluator(run: PreparedRun):
-    from cli_ai.tactician.envs.knob_env import Evaluation
-    from cli_ai.tactician.surrogate import SurrogateBenchmark
-
-    surrogate = SurrogateBenchmark(run.space, direction=run.spec.metric_direction, seed=run.seed, start=run.current)
-    metric_name = run.spec.reward_metric or "metric"
-
-    minimize = run.spec.metric_direction == "minimize"
-
-    def evaluate(values: Mapping[str, Value]) -> Evaluation:
-        started = time.perf_counter()
-        metric, system = surrogate.measure(values)
-        # Rewards that want throughput and latency (cdbtuner, hybrid) get a
-        # consistent simulated pair: the metric itself on its side, and the
-        # other one moving with the same response surface.
-        q = surrogate.quality(values)
-        throughput = surrogate.level * (0.4 + 0.8 * q) if minimize else metric
-        latency = metric if minimize else 20.0 * (1.6 - 0.8 * q)
-        return Evaluation(metric=metric, metrics={metric_name: metric}, duration_s=time.perf_counter() - started,
-                          throughput=throughput, latency_ms=latency, system=system)
-
-    evaluate.surrogate = surrogate  # type: ignore[attr-defined]
-    return evaluate
-
-
 # --------------------------------------------------------------------------- the run
-
-
-def make_backend(run: PreparedRun, options: TuneOptions) -> Backend:
-    if run.dry_run or run.spec.target in ("command", "mosquitto"):
-        return SimulatedBackend(run.current)
-    return SysctlBackend(options.proc_root)
-
-
-@dataclass
-class _Target:
-    """Where one knob run's values live and how they are measured."""
-
-    backend: Backend
-    evaluate: Any
-    observer: Any
-    reward: Any
-    broker: Any = None  # a MosquittoTarget on a real broker run
-
-    def close(self) -> None:
-        if self.broker is not None:
-            self.broker.close()
-
-
-def _make_target(run: PreparedRun, options: TuneOptions, sink: EventSink) -> _Target:
-    from cli_ai.tactician.observe import SystemObserver
-    from cli_ai.tactician.rewards import make_reward
-    from cli_ai.tactician.surrogate import SimulatedObserver
-
-    spec = run.spec
-    if spec.target == "mosquitto":
-        from cli_ai.broker.target import BrokerOptions, MosquittoTarget, broker_reward
-
-        reward = broker_reward(spec)
-        if not run.dry_run:
-            flags = {k: v for k, v in options.broker.items() if k != "total_timesteps"}
-            broker = MosquittoTarget(spec, seed=run.seed, options=BrokerOptions.from_spec(spec, **flags), sink=sink)
-            return _Target(broker.backend, broker.evaluate, SystemObserver(), reward, broker)
-    else:
-        reward = make_reward(spec.reward, spec.metric_direction)
-    backend = make_backend(run, options)
-    if not run.dry_run:
-        return _Target(backend, make_real_evaluator(spec, run.checked.command), SystemObserver(), reward)
-    observer = SimulatedObserver()
-    surrogate_eval = make_dry_evaluator(run)
-
-    def evaluate(values):  # keep the simulated observer in step with the surrogate
-        result = surrogate_eval(values)
-        observer.last = dict(result.system or {})
-        return result
-
-    return _Target(backend, evaluate, observer, reward)
 
 
 def _agent_plan(run: PreparedRun, options: TuneOptions):
     from cli_ai.tactician.agents.factory import plan_knob_agent
 
     plan = plan_knob_agent(run.algorithm, run.spec.training_config, run.search_evaluations)
-    if run.spec.target == "mosquitto" and run.algorithm == "per-ddpg":
-        from cli_ai.broker.target import BrokerOptions
-
-        flags = {k: v for k, v in options.broker.items() if k != "total_timesteps"}
-        broker_opts = BrokerOptions.from_spec(run.spec, **flags)
-        plan.replay_kwargs = broker_opts.replay_kwargs()
-        plan.forced.update(broker_opts.agent_overrides())
+    get_target(run.spec.target).fit_agent_plan(plan, run, options)
     return plan
 
 
@@ -391,7 +206,6 @@ def execute(run: PreparedRun, options: TuneOptions, sink: EventSink = null_sink,
     Evaluation), for programmatic use and the search benchmark; everything
     else (Guard, journal, budget, events, run directory) stays the same."""
     from cli_ai.safety.guard import FailureCounter, Guard
-    from cli_ai.tactician.envs.knob_env import KnobTuningEnv
     from cli_ai.tactician.loop import RecordingWrapper, Tracker, recheck
 
     spec = run.spec
@@ -400,10 +214,10 @@ def execute(run: PreparedRun, options: TuneOptions, sink: EventSink = null_sink,
     rundir.write_json("spec.json", spec.to_dict())
     for name, payload in options.attachments.items():
         rundir.write_json(name, payload)
-    if spec.target == "mosquitto":
-        from cli_ai.broker.target import broker_step_csv_row
-
-        rundir.extra_columns = lambda record: broker_step_csv_row(record, run.space)
+    target = get_target(spec.target)
+    columns = target.step_columns(run.space)
+    if columns is not None:
+        rundir.extra_columns = columns
     tracker = Tracker(direction=spec.metric_direction, budget=run.budget, sink=fanout(sink, rundir))
     tracker.search_limit = run.budget - run.recheck_runs
     agent_plan = _agent_plan(run, options)
@@ -411,41 +225,23 @@ def execute(run: PreparedRun, options: TuneOptions, sink: EventSink = null_sink,
     sink(Event("run_started", {"run": run, "run_dir": str(rundir.path), "agent": agent_plan,
                                "benchmark": benchmark_text(spec)}))
 
-    netns = [n for n in run.space.names if (lookup(n) and lookup(n).netns)]
+    netns = target.netns_params(run.space.names)
     stopped = "budget spent"
     error: BaseException | None = None
     model_path = None
     verification = None
     chosen = None
     search_name = run.algorithm
-    target: _Target | None = None
+    session: TargetSession | None = None
     try:
-        target = _make_target(run, options, sink)
+        session = target.session(run, options, sink)
         if evaluate is not None:
-            target.evaluate = evaluate
-        with Guard(target.backend, run.space.names, sink=sink, workload=spec.workload_name,
+            session.evaluate = evaluate
+        with Guard(session.backend, run.space.names, sink=sink, workload=spec.workload_name,
                    netns_params=netns) as guard:
             failures = FailureCounter(spec.safety.max_consecutive_failures)
-            common = dict(reward=target.reward, failures=failures, budget=run.budget)
-            if target.broker is not None:
-                from cli_ai.broker.target import make_broker_env
-
-                for path, backup in target.broker.journal_files():
-                    guard.record_file(path, backup)
-                env = make_broker_env(spec, target.broker, guard.apply, space=run.space, **common)
-            else:
-                env = KnobTuningEnv(
-                    run.space,
-                    target.evaluate,
-                    apply=guard.apply,
-                    read=target.backend.read,
-                    observer=target.observer,
-                    reward=target.reward,
-                    state_metrics=[m.metric for m in spec.state_space],
-                    max_steps_per_episode=min(spec.training_config.max_steps_per_episode, run.budget),
-                    failure_penalty=spec.safety.failure_penalty,
-                    failures=failures,
-                )
+            common = dict(reward=session.reward, failures=failures, budget=run.budget)
+            env = target.make_env(run, session, guard, **common)
             env.baseline_runs = run.baseline_runs
             wrapped = RecordingWrapper(env, tracker)
             wrapped.reset(seed=run.seed)  # the baseline runs: the first evaluations of the budget
@@ -454,7 +250,7 @@ def execute(run: PreparedRun, options: TuneOptions, sink: EventSink = null_sink,
             recheck(env, tracker)
             chosen = tracker.select_best()
             if run.verify_runs and chosen is not None and not chosen.is_baseline:
-                verification = _verify(run.verify_runs, tracker, chosen, guard.apply, target.evaluate, spec, sink)
+                verification = _verify(run.verify_runs, tracker, chosen, guard.apply, session.evaluate, spec, sink)
     except TooManyFailures as exc:
         stopped, error = "too many consecutive failures", exc
     except (Interrupted, KeyboardInterrupt) as exc:
@@ -462,8 +258,8 @@ def execute(run: PreparedRun, options: TuneOptions, sink: EventSink = null_sink,
     except CliAiError as exc:
         stopped, error = f"error: {exc}", exc
     finally:
-        if target is not None:
-            target.close()
+        if session is not None:
+            session.close()
 
     rundir.close()
     if chosen is None and error is not None:
@@ -583,6 +379,7 @@ def _result(run: PreparedRun, tracker, chosen, verification, stopped: str, error
     return TuningResult(
         workload=spec.workload_name,
         target=spec.target,
+        applicable=get_target(spec.target).applicable,
         metric=spec.reward_metric,
         direction=spec.metric_direction,
         algorithm=run.algorithm,
@@ -616,10 +413,8 @@ def tune_spec(spec: TuningSpec, options: TuneOptions, *, sink: EventSink = null_
               attachments: Mapping[str, Any] | None = None) -> TuningResult:
     """Tune a loaded spec; `attachments` are extra JSON files for the run directory
     (the plan, the system profile)."""
-    from cli_ai.tactician.envs import SIMULATED_TARGETS
-
     options.attachments = dict(attachments or {})
-    if spec.target in SIMULATED_TARGETS:
+    if get_target(spec.target).search == "policy":
         from cli_ai.policy_training import train_policy
 
         return train_policy(spec, options, sink=sink)
@@ -635,4 +430,4 @@ def improvement_text(value: float | None) -> str:
     return f"{value:+.1f}%"
 
 
-__all__ = ["TuneOptions", "PreparedRun", "prepare", "execute", "tune", "substitute", "improvement_text"]
+__all__ = ["TuneOptions", "PreparedRun", "prepare", "execute", "tune", "improvement_text"]

@@ -170,7 +170,7 @@ def test_command_target_finds_a_better_score(tmp_path, write_spec):
 
 
 def test_command_target_values_cannot_inject_arguments(tmp_path, write_spec):
-    from cli_ai.tuning import substitute
+    from cli_ai.targets.evaluation import substitute
 
     argv = ("prog", "--mode={mode}", "{mode}")
     assert substitute(argv, {"mode": "a b; rm -rf /"}, shell=False) == ["prog", "--mode=a b; rm -rf /", "a b; rm -rf /"]

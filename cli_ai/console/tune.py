@@ -345,7 +345,7 @@ def conclusion(r) -> list[str]:
     verdict = r.extra.get("verdict")
     if verdict == "better":
         lines = []
-        if r.target == "sysctl" and r.best_config:
+        if r.applicable and r.best_config:
             from cli_ai.results import sysctl_commands
 
             if r.simulated:
@@ -388,7 +388,9 @@ def confirmation_screen(console: Console, run) -> None:
     table.add_column("search range")
     for knob in run.space.knobs:
         table.add_row(knob.name, _fmt_value(run.current.get(knob.name, "-")), describe_range(knob.spec))
-    if run.spec.target == "sysctl":
+    from cli_ai.targets import get_target
+
+    if get_target(run.spec.target).confirms_values:
         rc.print(table)
         rc.print("Every original value is journaled before the first write and restored at the end, on Ctrl+C or "
                  "SIGTERM; after a crash, `cli-ai rollback` restores them.")

@@ -185,15 +185,10 @@ def check_spec(
     """Refuse what may not touch the machine; return the knobs to use.
 
     `exists(name)` answers whether the param is present on this kernel (None:
-    skip that check, as for a simulated system). The sysctl target is checked
-    against the catalogue's sysctls; the mosquitto target has its own checks
-    (`cli_ai.broker.checks`, which `pipeline.check_loaded_spec` calls); other
-    targets do not change the machine.
+    skip that check, as for a simulated system). These are the sysctl
+    target's checks, against the catalogue's sysctls (`targets.sysctl`); each
+    other target has its own (`Target.check`).
     """
-    if spec.target == "mosquitto":
-        raise ValueError("the mosquitto target is checked by cli_ai.broker.checks.check_mosquitto_spec")
-    if spec.target != "sysctl":
-        return SafetyReport(knobs=spec.action_space)
     errors: list[str] = []
     notes: list[str] = []
     warnings: list[str] = []

@@ -348,10 +348,10 @@ class AutoscalingEnv(gym.Env):
         delta = self.action_deltas[a]
         current = before.workers
         wanted = current + delta
-        target = min(max(wanted, self.min_workers), self.max_workers)
-        scaled = target != current
+        new_workers = min(max(wanted, self.min_workers), self.max_workers)
+        scaled = new_workers != current
         if scaled:
-            platform.scale_to(target)
+            platform.scale_to(new_workers)
 
         t0, t1 = self._t, self._t + cfg.step_duration
         tasks = self._tasks
@@ -421,7 +421,7 @@ class AutoscalingEnv(gym.Env):
             "action": a,
             "delta": delta,
             "scaled": scaled,
-            "clipped": target != wanted,
+            "clipped": new_workers != wanted,
             "workers": st.workers,
             "ready_workers": st.ready,
             "starting_workers": st.starting,

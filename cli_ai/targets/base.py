@@ -1,0 +1,115 @@
+"""The Target contract: what cli-ai needs to know about one kind of thing it
+tunes, in one place (TuneD's model: one plugin per subsystem over a common
+base).
+
+A target says which checks its spec gets, where its values live (the backend
+and how the run starts from the current values), how a configuration is
+measured (the evaluator, the observer, the default reward), how its agents
+are fitted, what its trajectory rows add, and what the output may offer (the
+confirmation screen, apply and export). `cli_ai.targets.get_target` maps a
+spec's `target` to its Target; the run pipeline asks the Target and never
+branches on the name.
+
+The knob targets (sysctl, command, mosquitto) run through `tuning.execute`;
+the simulated sequential ones (autoscaling, scheduler) train a policy in
+`policy_training` (`search == "policy"`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+from cli_ai.core.backend import Backend, Value
+from cli_ai.events import EventSink
+from cli_ai.safety.check import SafetyReport
+from cli_ai.spec import TuningSpec
+
+
+@dataclass
+class TargetSession:
+    """Where one knob run's values live and how they are measured."""
+
+    backend: Backend
+    evaluate: Any  # values -> Evaluation
+    observer: Any
+    reward: Any
+    closer: Any = None  # something holding processes (a managed broker): closed at the end
+
+    def close(self) -> None:
+        if self.closer is not None:
+            self.closer.close()
+
+
+class Target:
+    """One kind of thing cli-ai tunes. The defaults describe a knob target that
+    changes nothing on the machine and is measured by its spec's benchmark."""
+
+    name: str = ""
+    #: "knobs": configuration search (tuning.execute); "policy": a policy
+    #: trained on a simulated sequential env (policy_training).
+    search: str = "knobs"
+    #: A real run lists the values it will change and asks before it starts.
+    confirms_values: bool = False
+    #: A result verified better can be applied with `cli-ai apply` and
+    #: exported (sysctl.d, TuneD); its summary prints the commands.
+    applicable: bool = False
+
+    # ------------------------------------------------------------------ spec and safety
+    def check(self, spec: TuningSpec, *, clamp: bool, dry_run: bool, proc_root: str) -> SafetyReport:
+        """Refuse what may not run; return the knobs to use (narrowed under `clamp`)."""
+        return SafetyReport(knobs=spec.action_space)
+
+    def knob_ordering(self, param: str) -> str | None:
+        """How a vector knob's elements must be ordered (`KnobSpace`), if at all."""
+        return None
+
+    def netns_params(self, names: Sequence[str]) -> list[str]:
+        """Which of `names` live in the network namespace (recorded in the journal)."""
+        return []
+
+    # ------------------------------------------------------------------ the run
+    def search_steps(self, options: Any) -> int | None:
+        """A search length the target's own flags ask for (seed 000's --total-timesteps)."""
+        return None
+
+    def current_values(self, spec: TuningSpec, space: Any, *, dry_run: bool, proc_root: str) -> dict[str, Value]:
+        """What the run starts from: by default each knob's default, else mid-range."""
+        return space.defaults()
+
+    def require_access(self, names: Sequence[str], *, dry_run: bool, proc_root: str) -> None:
+        """Raise SafetyError when a real run could not write `names`."""
+
+    def session(self, run: Any, options: Any, sink: EventSink) -> TargetSession:
+        """The backend, evaluator, observer and reward of one run (dry or real)."""
+        from cli_ai.targets.evaluation import benchmark_session
+
+        return benchmark_session(run, options)
+
+    def make_env(self, run: Any, session: TargetSession, guard: Any, **common: Any):
+        """The gymnasium env the search drives (`common`: reward, failures, budget)."""
+        from cli_ai.tactician.envs.knob_env import KnobTuningEnv
+
+        spec = run.spec
+        return KnobTuningEnv(
+            run.space,
+            session.evaluate,
+            apply=guard.apply,
+            read=session.backend.read,
+            observer=session.observer,
+            reward=common["reward"],
+            state_metrics=[m.metric for m in spec.state_space],
+            max_steps_per_episode=min(spec.training_config.max_steps_per_episode, run.budget),
+            failure_penalty=spec.safety.failure_penalty,
+            failures=common["failures"],
+        )
+
+    def fit_agent_plan(self, plan: Any, run: Any, options: Any) -> None:
+        """Adjust the RL agent's plan for this target (its flags, its presets)."""
+
+    def step_columns(self, space: Any) -> Callable[[Any], Mapping[str, Any]] | None:
+        """Extra trajectory.csv columns per step (seed 000's broker columns)."""
+        return None
+
+
+__all__ = ["Target", "TargetSession"]

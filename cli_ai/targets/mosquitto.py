@@ -1,0 +1,69 @@
+"""The mosquitto target: an MQTT broker's options (seed 000), on a managed
+broker or an attached one whose config file is journaled and restored; its
+own checks (`broker/checks.py`), reward (cdbtuner by default), env and
+trajectory columns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cli_ai.core.backend import Value
+from cli_ai.safety.check import SafetyReport
+from cli_ai.spec import TuningSpec
+from cli_ai.targets.base import Target, TargetSession
+
+
+class BrokerTarget(Target):
+    name = "mosquitto"
+
+    def check(self, spec: TuningSpec, *, clamp: bool, dry_run: bool, proc_root: str) -> SafetyReport:
+        from cli_ai.broker.checks import check_mosquitto_spec
+
+        return check_mosquitto_spec(spec, clamp=clamp, real_run=not dry_run)
+
+    def search_steps(self, options: Any) -> int | None:
+        return options.broker.get("total_timesteps")
+
+    def current_values(self, spec: TuningSpec, space: Any, *, dry_run: bool, proc_root: str) -> dict[str, Value]:
+        from cli_ai.broker.target import broker_current_values
+
+        return broker_current_values(spec)
+
+    def session(self, run: Any, options: Any, sink) -> TargetSession:
+        from cli_ai.broker.target import BrokerOptions, MosquittoTarget, broker_reward
+        from cli_ai.tactician.observe import SystemObserver
+        from cli_ai.targets.evaluation import dry_session
+
+        spec = run.spec
+        reward = broker_reward(spec)
+        if run.dry_run:
+            return dry_session(run, reward)
+        flags = {k: v for k, v in options.broker.items() if k != "total_timesteps"}
+        broker = MosquittoTarget(spec, seed=run.seed, options=BrokerOptions.from_spec(spec, **flags), sink=sink)
+        return TargetSession(broker.backend, broker.evaluate, SystemObserver(), reward, closer=broker)
+
+    def make_env(self, run: Any, session: TargetSession, guard: Any, **common: Any):
+        if session.closer is None:  # a dry run: the surrogate behind the common env
+            return super().make_env(run, session, guard, **common)
+        from cli_ai.broker.target import make_broker_env
+
+        broker = session.closer
+        for path, backup in broker.journal_files():
+            guard.record_file(path, backup)
+        return make_broker_env(run.spec, broker, guard.apply, space=run.space, **common)
+
+    def fit_agent_plan(self, plan: Any, run: Any, options: Any) -> None:
+        """Seed 000's --replay-* flags reach PER-DDPG's buffer and agent."""
+        if run.algorithm != "per-ddpg":
+            return
+        from cli_ai.broker.target import BrokerOptions
+
+        flags = {k: v for k, v in options.broker.items() if k != "total_timesteps"}
+        broker_opts = BrokerOptions.from_spec(run.spec, **flags)
+        plan.replay_kwargs = broker_opts.replay_kwargs()
+        plan.forced.update(broker_opts.agent_overrides())
+
+    def step_columns(self, space: Any):
+        from cli_ai.broker.target import broker_step_csv_row
+
+        return lambda record: broker_step_csv_row(record, space)

@@ -1,0 +1,17 @@
+"""The simulated sequential targets (seed 002's autoscaling, seed 003's
+scheduler): a policy is trained on their gymnasium env (`policy_training`);
+nothing on the machine changes."""
+
+from __future__ import annotations
+
+from cli_ai.targets.base import Target
+
+
+class AutoscalingTarget(Target):
+    name = "autoscaling"
+    search = "policy"
+
+
+class SchedulerTarget(Target):
+    name = "scheduler"
+    search = "policy"

@@ -1,0 +1,85 @@
+"""The sysctl target: kernel parameters under /proc/sys, checked against the
+catalogue's safe ranges, measured by the spec's benchmark; a result verified
+better can be applied and exported (sysctl.d, TuneD)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+from cli_ai.core.backend import Value
+from cli_ai.errors import CliAiError, SafetyError
+from cli_ai.safety.catalog import lookup
+from cli_ai.safety.check import SafetyReport, available_values, check_spec
+from cli_ai.spec import TuningSpec
+from cli_ai.targets.base import Target, TargetSession
+
+
+class SysctlTarget(Target):
+    name = "sysctl"
+    confirms_values = True
+    applicable = True
+
+    def check(self, spec: TuningSpec, *, clamp: bool, dry_run: bool, proc_root: str) -> SafetyReport:
+        """The catalogue's checks; on a dry run a param this kernel lacks is a
+        warning (nothing is written), not a refusal."""
+        from cli_ai.tactician.backends.sysctl import SysctlBackend
+
+        backend = SysctlBackend(proc_root)
+        report = check_spec(
+            spec,
+            clamp=clamp,
+            exists=None if dry_run else backend.exists,
+            check_available=None if dry_run else (lambda n: available_values(n, proc_root)),
+        )
+        if dry_run:
+            for name in spec.params:
+                if not backend.exists(name):
+                    report.warnings.append(f"{name} does not exist on this kernel; the dry run simulates it anyway")
+        return report
+
+    def knob_ordering(self, param: str) -> str | None:
+        entry = lookup(param)
+        return entry.ordered if entry else None
+
+    def netns_params(self, names: Sequence[str]) -> list[str]:
+        return [n for n in names if (lookup(n) and lookup(n).netns)]
+
+    def current_values(self, spec: TuningSpec, space: Any, *, dry_run: bool, proc_root: str) -> dict[str, Value]:
+        """This machine's values (read-only, also on a dry run, where a param
+        the kernel lacks starts from the catalogue's default)."""
+        from cli_ai.tactician.backends.sysctl import SysctlBackend
+
+        backend = SysctlBackend(proc_root)
+        out: dict[str, Value] = {}
+        for knob in space.knobs:
+            try:
+                out[knob.name] = backend.read([knob.name])[knob.name]
+            except CliAiError:
+                if not dry_run:
+                    raise
+                entry = lookup(knob.name)
+                out[knob.name] = entry.default if entry and entry.default is not None else knob.default_value()
+        return out
+
+    def require_access(self, names: Sequence[str], *, dry_run: bool, proc_root: str) -> None:
+        if dry_run:
+            return
+        from cli_ai.tactician.backends.sysctl import SysctlBackend
+
+        backend = SysctlBackend(proc_root)
+        if os.geteuid() != 0:
+            raise SafetyError("writing /proc/sys needs root: run with sudo, or try it first with --dry-run")
+        read_only = [n for n in names if not backend.writable(n)]
+        if read_only:
+            raise SafetyError(
+                f"{', '.join(read_only)}: read-only here (inside a container or a child network namespace these "
+                "mirror the host); drop them from the spec or tune on the host"
+            )
+
+    def session(self, run: Any, options: Any, sink) -> TargetSession:
+        from cli_ai.tactician.backends.sysctl import SysctlBackend
+        from cli_ai.targets.evaluation import benchmark_session
+
+        backend = None if run.dry_run else SysctlBackend(options.proc_root)
+        return benchmark_session(run, options, backend=backend)
