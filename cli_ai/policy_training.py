@@ -101,11 +101,11 @@ class _Recording(gym.Wrapper):
 def evaluate_policy_metric(model, spec: TuningSpec, *, seed: int, episodes: int) -> dict[str, Any]:
     """Deterministic roll-outs of `model` on fresh envs: each episode's metric
     (its `episode_metric`, else the mean of its steps), averaged."""
-    from cli_ai.tactician.envs import make_target_env
+    from cli_ai.targets import get_target
 
     means, rewards = [], []
     for i in range(episodes):
-        env = make_target_env(spec, seed=seed + i)
+        env = get_target(spec.target).policy_env(spec, seed=seed + i)
         obs, _ = env.reset(seed=seed + i)
         done, total, metrics, info = False, 0.0, [], {}
         while not done:
@@ -127,7 +127,7 @@ def evaluate_policy_metric(model, spec: TuningSpec, *, seed: int, episodes: int)
 
 def train_policy(spec: TuningSpec, options, *, sink: EventSink = null_sink) -> TuningResult:
     from cli_ai.tactician.agents.factory import build_agent, plan_agent
-    from cli_ai.tactician.envs import make_target_env
+    from cli_ai.targets import get_target
     from cli_ai.tactician.loop import sb3_callbacks
     from cli_ai.tuning import tensorboard_dir
 
@@ -155,7 +155,7 @@ def train_policy(spec: TuningSpec, options, *, sink: EventSink = null_sink) -> T
     tracker = EpisodeTracker(budget=budget, sink=sink, rows=rundir)
     plan = plan_agent(algorithm, tc, budget)
     plan.notes[:0] = auto_note
-    env = _Recording(make_target_env(spec, seed=seed), tracker)
+    env = _Recording(get_target(spec.target).policy_env(spec, seed=seed), tracker)
     sink(Event("policy_started", {"spec": spec, "budget": budget, "agent": plan, "run_dir": str(rundir.path),
                                   "notes": plan.notes}))
     stopped, error, model_path, evaluation = "budget spent", None, None, None

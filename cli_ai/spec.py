@@ -25,8 +25,26 @@ from cli_ai.errors import SpecError
 KnobType = Literal["int", "float", "bool", "enum", "vector"]
 Scale = Literal["linear", "log"]
 
-TARGETS = ("sysctl", "command", "mosquitto", "autoscaling", "scheduler")
-BENCHMARK_TARGETS = ("sysctl", "command")
+
+
+@dataclass(frozen=True)
+class SpecShape:
+    """What a target's spec fragment holds, as data (each target's own checks
+    live with its Target in cli_ai/targets/)."""
+
+    benchmark: bool = False  # measured by the spec's benchmark: it needs one and a reward_metric
+    placeholders: bool = False  # its knobs are {name} placeholders of the benchmark command
+    block: bool = False  # its settings sit in a block named after the target
+
+
+SPEC_SHAPES: dict[str, SpecShape] = {
+    "sysctl": SpecShape(benchmark=True),
+    "command": SpecShape(benchmark=True, placeholders=True),
+    "mosquitto": SpecShape(block=True),
+    "autoscaling": SpecShape(block=True),
+    "scheduler": SpecShape(block=True),
+}
+TARGETS = tuple(SPEC_SHAPES)
 ALGORITHMS = ("auto", "ppo", "ddpg", "td3", "sac", "per-ddpg", "random", "sarsa", "dqn")
 COMMAND_KNOB_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
@@ -373,7 +391,7 @@ def _knob_problems(i: int, knob: dict[str, Any], target: str) -> list[str]:
     kind = knob.get("type", "int")
     out: list[str] = []
     lo, hi = knob.get("min"), knob.get("max")
-    if target == "command" and not COMMAND_KNOB_NAME.match(knob["param"]):
+    if SPEC_SHAPES[target].placeholders and not COMMAND_KNOB_NAME.match(knob["param"]):
         out.append(
             f"{p}.param: {knob['param']!r} is not a valid knob name for the command target; "
             "use letters, digits, '_', '.', '-' and start with a letter or '_'"
@@ -465,14 +483,15 @@ def _semantic_problems(data: dict[str, Any]) -> list[str]:
     has_args = "args" in bench
     if has_cmd and has_args:
         out.append("benchmark.args: benchmark_command already gives the command; keep only one of them")
-    if target in BENCHMARK_TARGETS:
+    shape = SPEC_SHAPES[target]
+    if shape.benchmark:
         if not has_cmd and not has_args and bench.get("runner") != "tcp-accept":
             out.append("benchmark_command: missing; give the benchmark as benchmark_command or benchmark.args")
         if "reward_metric" not in data:
             out.append("reward_metric: missing required field; name the number in the benchmark output to optimize")
         if has_cmd:
             out.extend(_command_text_problems(data["benchmark_command"]))
-    if target == "command":
+    if shape.placeholders:
         text = data.get("benchmark_command") or " ".join(bench.get("args", []))
         names = set(seen)
         used = set(command_placeholders(text))
@@ -612,7 +631,7 @@ def _build(data: dict[str, Any], source: str | None) -> TuningSpec:
         training_config=training,
         reward=reward,
         safety=safety,
-        target_config=dict(data.get(target, {})) if target in ("mosquitto", "autoscaling", "scheduler") else {},
+        target_config=dict(data.get(target, {})) if SPEC_SHAPES[target].block else {},
         description=data.get("description"),
         raw=data,
         source=source,

@@ -146,9 +146,8 @@ class MosquittoTarget:
         :param sink: receives `target_warning` and `broker_*` events
         :param backend: an already built backend (tests); by default one is
             made from the spec: managed, or attached when `mosquitto.attach` is given
+            (a spec of `target: "mosquitto"`: `targets.BrokerTarget` builds it)
         """
-        if spec.target != "mosquitto":
-            raise ValueError(f"MosquittoTarget needs target: \"mosquitto\", not {spec.target!r}")
         self.spec = spec
         self.seed = seed
         self.settings = BrokerSettings.from_spec(spec)

@@ -67,9 +67,14 @@ def default_spec() -> TuningSpec:
 
 
 def build_env(spec: TuningSpec, seed: int | None = None):
-    from cli_ai.tactician.envs.scheduler import make_env
+    from cli_ai.targets import get_target
+    from cli_ai.targets.simulated import SchedulerTarget
 
-    return make_env(spec, seed=seed)
+    target = get_target(spec.target)
+    if not isinstance(target, SchedulerTarget):
+        raise SpecError(f"target: {spec.target!r}; `cli-ai scheduler compare` compares routing policies on a "
+                        "spec with target \"scheduler\" (leave out the spec to use examples/scheduler.json)")
+    return target.policy_env(spec, seed=seed)
 
 
 def ppo_kwargs(spec: TuningSpec, steps: int) -> dict[str, Any]:

@@ -28,7 +28,10 @@ PROVIDERS = ("auto", "openai", "offline")
 def _checked_offline(result: PlanResult, *, dry_run: bool) -> PlanResult:
     """Offline plans pass the same checks as LLM plans; a failure is a template bug
     (or a profile that does not describe this machine)."""
-    verdict = assess_spec(result.spec_dict, dry_run=dry_run, policy=result.spec.target == "sysctl")
+    from cli_ai.targets import get_target
+
+    templated = get_target(result.spec.target).planning == "templates"
+    verdict = assess_spec(result.spec_dict, dry_run=dry_run, policy=templated)
     if verdict.problems:
         headline = f"the offline plan ({result.template}) fails cli-ai's own checks on this machine"
         raise StrategistError(headline, problems=[headline + ":"] + verdict.problems)

@@ -327,7 +327,9 @@ class OfflineStrategist:
                 )
         elif chosen is not general:
             reasoning.append("runner-up: none (no other workload matched)")
-        if chosen.target != "sysctl":
+        from cli_ai.targets import get_target
+
+        if get_target(chosen.target).planning != "templates":
             return self._ready_spec(chosen, goal, reasoning)
         return self._from_template(chosen, goal, profile, reasoning)
 

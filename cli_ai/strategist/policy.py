@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 
 from cli_ai.spec import TuningSpec, strip_trailing_redirect
 
-PLANNABLE_TARGETS = ("sysctl",)
 RUNNERS = ("pgbench", "wrk", "sysbench", "redis-benchmark", "fio", "tcp-accept")
 SAFE_DIRS = ("/tmp", "/var/tmp")
 # The numbers each runner's parser reports (cli_ai/tactician/benchmarks.py),
@@ -273,8 +272,11 @@ CHECKERS = {
 def plan_policy_problems(spec: TuningSpec, *, skip_args: bool = False) -> list[str]:
     """Why a planned spec may not be used as is (empty list: it may)."""
     problems: list[str] = []
-    if spec.target not in PLANNABLE_TARGETS:
-        if spec.target == "command":
+    from cli_ai.targets import get_target
+
+    planning = get_target(spec.target).planning
+    if planning != "templates":
+        if planning == "person":
             problems.append(
                 "target: a planned spec tunes kernel sysctls (target \"sysctl\"); a program's own flags "
                 "(target \"command\") come only from a spec the person writes"
@@ -316,4 +318,4 @@ def plan_policy_problems(spec: TuningSpec, *, skip_args: bool = False) -> list[s
     return problems
 
 
-__all__ = ["plan_policy_problems", "benchmark_argv", "RUNNERS", "RUNNER_METRICS", "PLANNABLE_TARGETS", "TCP_ACCEPT_OPTIONS"]
+__all__ = ["plan_policy_problems", "benchmark_argv", "RUNNERS", "RUNNER_METRICS", "TCP_ACCEPT_OPTIONS"]

@@ -90,11 +90,12 @@ def _entry_line(e: CatalogEntry, *, detail: bool) -> str:
 def suggested_params(goal: str, profile: SystemProfile | None) -> tuple[list[str], list[str]]:
     """(workload titles, param names) the offline planner associates with the goal."""
     from cli_ai.strategist.offline import recognise
+    from cli_ai.targets import get_target
 
     titles: list[str] = []
     names: list[str] = []
     for ws in recognise(goal, profile)[:2]:
-        if ws.score <= 0 or ws.workload.target != "sysctl":
+        if ws.score <= 0 or get_target(ws.workload.target).planning != "templates":
             continue
         titles.append(ws.workload.title)
         for p in ws.workload.params:

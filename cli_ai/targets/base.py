@@ -54,6 +54,10 @@ class Target:
     #: A result verified better can be applied with `cli-ai apply` and
     #: exported (sysctl.d, TuneD); its summary prints the commands.
     applicable: bool = False
+    #: Who writes this target's specs: "templates" (the strategist plans them
+    #: from its templates), "examples" (the curated ready examples), "person"
+    #: (only a spec the person writes; a planned one is refused).
+    planning: str = "examples"
 
     # ------------------------------------------------------------------ spec and safety
     def check(self, spec: TuningSpec, *, clamp: bool, dry_run: bool, proc_root: str) -> SafetyReport:
@@ -106,6 +110,10 @@ class Target:
 
     def fit_agent_plan(self, plan: Any, run: Any, options: Any) -> None:
         """Adjust the RL agent's plan for this target (its flags, its presets)."""
+
+    def policy_env(self, spec: TuningSpec, *, seed: int | None = None):
+        """The gymnasium env a policy target trains on (`search == "policy"`)."""
+        raise TypeError(f"the {self.name} target is tuned by configuration search, not by training a policy")
 
     def step_columns(self, space: Any) -> Callable[[Any], Mapping[str, Any]] | None:
         """Extra trajectory.csv columns per step (seed 000's broker columns)."""

@@ -11,6 +11,7 @@ from cli_ai.targets.base import Target, TargetSession
 
 class CommandTarget(Target):
     name = "command"
+    planning = "person"
 
     def session(self, run: Any, options: Any, sink) -> TargetSession:
         from cli_ai.targets.evaluation import benchmark_session

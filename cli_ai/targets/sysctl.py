@@ -19,6 +19,7 @@ class SysctlTarget(Target):
     name = "sysctl"
     confirms_values = True
     applicable = True
+    planning = "templates"
 
     def check(self, spec: TuningSpec, *, clamp: bool, dry_run: bool, proc_root: str) -> SafetyReport:
         """The catalogue's checks; on a dry run a param this kernel lacks is a

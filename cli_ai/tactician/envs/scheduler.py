@@ -798,9 +798,9 @@ def make_env(spec, *, seed: int | None = None) -> gym.Env:
     reward_metric (default p95_latency_ms). The episode length is
     `scheduler.episode_requests`, else training_config.max_steps_per_episode
     when the spec sets it, else 400. Seeded with `seed`, else
-    training_config.seed."""
-    if spec.target != "scheduler":
-        raise SpecError(f"target: {spec.target!r} is not the scheduler target; make_env builds SchedulerEnv only")
+    training_config.seed. A spec of ``target: "scheduler"``: reached through
+    `targets.SchedulerTarget.policy_env` and `cli-ai scheduler compare`, which
+    check the target first."""
     names = route_knob_names(spec)
     tc = spec.training_config
     fallback_len = tc.max_steps_per_episode if tc.given("max_steps_per_episode") else None
