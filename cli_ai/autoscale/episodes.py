@@ -8,7 +8,6 @@ tasks, QoS violations, unfinished tasks, scaling and no-op counts.
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Any, Callable, Iterable, Sequence
 
@@ -177,7 +176,3 @@ def evaluation_seeds(base: int | None, n: int, *, offset: int = 10_000) -> list[
     return [start + i for i in range(n)]
 
 
-def mean_std(values: Sequence[float]) -> tuple[float, float]:
-    if not values:
-        return math.nan, math.nan
-    return float(np.mean(values)), float(np.std(values))

@@ -66,11 +66,6 @@ class WorkloadConfig:
     def topic(self, i: int) -> str:
         return f"{self.topic_prefix}/{i % max(1, self.topics)}"
 
-    @property
-    def offered_rate(self) -> float:
-        """Messages per second the publishers offer together."""
-        return self.publishers * self.rate_msg_s if self.enabled else 0.0
-
 
 @dataclass(frozen=True)
 class ProbeConfig:

@@ -157,5 +157,3 @@ def load_mosquitto_catalog() -> dict[str, MosquittoOption]:
     return out
 
 
-def mosquitto_lookup(name: str) -> MosquittoOption | None:
-    return load_mosquitto_catalog().get(name)

@@ -141,13 +141,6 @@ def loopback_is_up() -> bool:
         return False
 
 
-def soft_fd_limit_ok(needed: int) -> bool:
-    import resource
-
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    return soft == resource.RLIM_INFINITY or soft >= needed + 64
-
-
 def raise_fd_limit(needed: int) -> None:
     """Each concurrent client holds a socket: lift the soft limit if we may."""
     import resource

@@ -296,11 +296,6 @@ class AutoscalingEnv(gym.Env):
         """What it takes to build this env again: the config and the workload."""
         return {"config": self.config.to_dict(), "workload": self.workload.to_dict()}
 
-    @classmethod
-    def from_env_config(cls, data: Mapping[str, Any], **overrides: Any) -> "AutoscalingEnv":
-        config = AutoscalingConfig.from_dict(data.get("config", {}))
-        workload = overrides.pop("workload", None) or data.get("workload")
-        return cls(workload=workload, config=config, **overrides)
 
     def _initial_obs(self) -> np.ndarray:
         obs = np.zeros(len(OBSERVATION_NAMES), dtype=np.float32)

@@ -407,11 +407,6 @@ def parse_workload(data: Any, *, source: str | None = None, path: str = "workloa
     )
 
 
-def default_workload_path() -> Path:
-    """The shipped default: examples/workloads/autoscaling.yaml (repository) if present."""
-    return Path(__file__).resolve().parents[3] / "examples" / "workloads" / "autoscaling.yaml"
-
-
 # The default multi-phase workload, embedded so that an installed wheel (which does
 # not ship examples/) still has one; examples/workloads/autoscaling.yaml holds the same.
 DEFAULT_WORKLOAD: dict[str, Any] = {

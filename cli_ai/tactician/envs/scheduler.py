@@ -192,14 +192,6 @@ class SchedulerConfig:
     def mean_work_s(self) -> float:
         return float(self.work_s(self.prompt_tokens.expected(), self.output_tokens.expected()))
 
-    def capacity_rps(self) -> float:
-        """Requests/s the cluster sustains with every batch full (mean work)."""
-        total = 0.0
-        for r in self.replicas:
-            b = r.max_batch_size
-            total += r.speed * b / (1.0 + self.batch_slowdown * (b - 1))
-        return total / max(self.mean_work_s, 1e-12)
-
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
 
