@@ -19,7 +19,7 @@ from cli_ai.spec import TuningSpec, strip_trailing_redirect
 
 RUNNERS = ("pgbench", "wrk", "sysbench", "redis-benchmark", "fio", "tcp-accept")
 SAFE_DIRS = ("/tmp", "/var/tmp")
-# The numbers each runner's parser reports (cli_ai/tactician/benchmarks.py),
+# The numbers each runner's parser reports (cli_ai/tactician/benchmarks/),
 # preferred name first; all throughputs, so higher is better.
 RUNNER_METRICS: dict[str, tuple[str, ...]] = {
     "pgbench": ("transactions_per_second", "tps"),
