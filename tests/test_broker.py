@@ -130,7 +130,7 @@ def _spec(**mosquitto) -> dict:
 
 
 def test_managed_config_rendering_puts_listener_options_after_the_listener(tmp_path):
-    from cli_ai.broker.backend import render_managed_config
+    from cli_ai.broker.config import render_managed_config
 
     text = render_managed_config(
         {"max_inflight_messages": 50, "set_tcp_nodelay": True, "max_connections": 128, "persistence": False,
@@ -149,7 +149,7 @@ def test_managed_config_rendering_puts_listener_options_after_the_listener(tmp_p
 
 
 def test_attached_config_changes_only_tuned_lines_and_comes_back_byte_for_byte():
-    from cli_ai.broker.backend import parse_config, render_attached_config
+    from cli_ai.broker.config import parse_config, render_attached_config
 
     original = textwrap.dedent("""\
         # production broker
@@ -374,7 +374,7 @@ def _start_own_broker(conf: Path, port: int) -> subprocess.Popen:
     proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     OWN_BROKERS.append(proc.pid)
-    from cli_ai.broker.backend import tcp_accepting
+    from cli_ai.broker.process import tcp_accepting
 
     deadline = time.monotonic() + 10
     while not tcp_accepting("127.0.0.1", port) and time.monotonic() < deadline:
@@ -392,7 +392,7 @@ def _stop_own_broker(proc: subprocess.Popen) -> None:
 
 
 def _own_config(tmp_path: Path) -> tuple[Path, int, str]:
-    from cli_ai.broker.backend import free_port
+    from cli_ai.broker.process import free_port
 
     port = free_port()
     # Started as root, mosquitto would drop to the mosquitto user and could not
@@ -558,7 +558,7 @@ def test_broker_env_under_the_guard_end_to_end(tmp_path):
 
 def test_no_broker_is_left_running():
     """Runs last in this file: every broker started above is gone (by PID)."""
-    from cli_ai.broker.backend import STARTED_PIDS
+    from cli_ai.broker.process import STARTED_PIDS
 
     left = [p for p in STARTED_PIDS + OWN_BROKERS if _alive(p)]
     assert not left, f"brokers still running: {left}"

@@ -1,5 +1,9 @@
 """MosquittoBackend: a Mosquitto broker's configuration as knob values.
 
+Its parts: `options` (an option's value in mosquitto.conf, both ways),
+`config` (reading, rendering and editing the file), `process` (the broker
+process's lifecycle); this module holds the backend that joins them.
+
 Two modes.
 
 **Managed** (the default): the backend runs a broker of its own, bound to
@@ -45,362 +49,29 @@ takes them, and checks the broker still accepts connections after reloading.
 
 from __future__ import annotations
 
-import atexit
 import os
-import pwd
-import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
 import time
-import weakref
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from cli_ai.broker.settings import AttachConfig
+from cli_ai.broker.config import (
+    BACKUP_SUFFIX, atomic_write, parse_config, render_attached_config, render_managed_config,
+)
+from cli_ai.broker.options import catalog, coerce, default_value, format_value, option
+from cli_ai.broker.process import (
+    LIVE_BACKENDS, STARTED_PIDS, WORKDIR_PREFIX, drop_user, error_lines, find_mosquitto, free_port, mqtt_ping,
+    sweep_stale_workdirs, tcp_accepting,
+)
 from cli_ai.errors import BackendWriteError, TargetError
-from cli_ai.safety.catalog import MosquittoOption, load_mosquitto_catalog
-from cli_ai.safety.guard import pid_alive
 from cli_ai.core.backend import Backend, Value, same_value
 
-WORKDIR_PREFIX = "cli-ai-mosquitto-"
-BACKUP_SUFFIX = ".cli-ai-orig"
-MANAGED_HEADER = "# Written by cli-ai for a private tuning broker; removed when the run ends.\n"
-ATTACH_HEADER = "# cli-ai: tuned values (cli-ai restores the original file when the run ends, or `cli-ai rollback`)\n"
 EventCallback = Callable[[str, dict], None]
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def find_mosquitto(binary: str | None = None) -> str:
-    """The mosquitto program: `binary`, else on PATH, else /usr/sbin/mosquitto."""
-    for candidate in ([binary] if binary else ["mosquitto", "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"]):
-        found = shutil.which(candidate) if candidate else None
-        if found:
-            return found
-    raise TargetError(
-        f"{binary or 'mosquitto'}: not found; install it (apt-get install mosquitto) or set mosquitto.binary"
-    )
-
-
-def catalog() -> dict[str, MosquittoOption]:
-    return load_mosquitto_catalog()
-
-
-def option(name: str) -> MosquittoOption:
-    opt = catalog().get(name)
-    if opt is None:
-        raise BackendWriteError(f"{name}: not a mosquitto option cli-ai tunes (see the catalogue's mosquitto section)")
-    return opt
-
-
-def format_value(name: str, value: Value) -> str:
-    """A value as mosquitto.conf spells it (true/false for flags)."""
-    kind = option(name).type
-    if kind == "bool":
-        if isinstance(value, str):
-            return "true" if value.strip().lower() in ("true", "1", "yes", "on") else "false"
-        return "true" if value else "false"
-    if kind == "int":
-        return str(int(value))  # type: ignore[arg-type]
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def parse_value(name: str, text: str) -> Value:
-    kind = option(name).type
-    text = text.strip()
-    if kind == "bool":
-        return text.lower() == "true"
-    try:
-        return int(text) if kind == "int" else float(text)
-    except ValueError:
-        return text
-
-
-def coerce(name: str, value: Value) -> Value:
-    """A knob value in the option's own type (int 0/1 knobs of a flag become bools)."""
-    return parse_value(name, format_value(name, value))
-
-
-def default_value(name: str) -> Value:
-    """mosquitto's own default of an option (the catalogue's `default`)."""
-    d = option(name).default
-    return coerce(name, d) if d is not None else d
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-def tcp_accepting(host: str, port: int, timeout: float = 0.5) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def mqtt_ping(host: str, port: int, timeout: float = 1.0) -> bool:
-    """Whether an MQTT 3.1.1 CONNECT gets an accepting CONNACK (then DISCONNECT)."""
-    client_id = f"cli-ai-ready-{os.getpid()}-{threading.get_ident() % 100000}".encode()
-    variable = b"\x00\x04MQTT\x04\x02\x00\x0a"
-    payload = len(client_id).to_bytes(2, "big") + client_id
-    body = variable + payload
-    packet = b"\x10" + bytes([len(body)]) + body
-    try:
-        with socket.create_connection((host, port), timeout=timeout) as s:
-            s.settimeout(timeout)
-            s.sendall(packet)
-            reply = b""
-            while len(reply) < 4:
-                chunk = s.recv(4 - len(reply))
-                if not chunk:
-                    return False
-                reply += chunk
-            ok = reply[0] == 0x20 and reply[3] == 0
-            try:
-                s.sendall(b"\xe0\x00")
-            except OSError:
-                pass
-            return ok
-    except OSError:
-        return False
-
-
-def _strip_log_stamp(line: str) -> str:
-    return re.sub(r"^\d+:\s*", "", line.strip())
-
-
-def _error_lines(text: str) -> list[str]:
-    return [_strip_log_stamp(l) for l in text.splitlines() if "Error" in l]
-
-
-def _config_lines(text: str) -> list[tuple[int, str, str]]:
-    """(line index, key, rest) of each setting line of a mosquitto.conf text."""
-    out = []
-    for i, line in enumerate(text.splitlines(keepends=True)):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        parts = stripped.split(None, 1)
-        out.append((i, parts[0], parts[1] if len(parts) > 1 else ""))
-    return out
-
-
-def parse_config(text: str, names: Iterable[str]) -> dict[str, Value]:
-    """The value of each option in a config text (its last occurrence), else
-    mosquitto's default."""
-    wanted = list(names)
-    found: dict[str, Value] = {}
-    for _, key, rest in _config_lines(text):
-        if key in wanted:
-            found[key] = parse_value(key, rest)
-    return {n: found[n] if n in found else default_value(n) for n in wanted}
-
-
-def render_managed_config(
-    values: Mapping[str, Value],
-    *,
-    host: str,
-    port: int,
-    workdir: str | os.PathLike,
-    fixed: Mapping[str, Value] | None = None,
-) -> str:
-    """The whole mosquitto.conf of a managed broker: global options, then the
-    one listener and its own options. `fixed` are settings of the run that are
-    not knobs (a short sys_interval for the measurement); knobs win over them.
-    Options at mosquitto's own default are not written."""
-    merged = {**dict(fixed or {}), **dict(values)}
-    # An option at mosquitto's default is left out: some defaults are "unset"
-    # sentinels mosquitto refuses when written (max_packet_size 0).
-    merged = {k: v for k, v in merged.items() if not same_value(coerce(k, v), default_value(k))}
-    lines = [
-        MANAGED_HEADER,
-        f"persistence_location {Path(workdir)}/\n",
-        "log_dest stderr\n",
-        "log_type error\nlog_type warning\nlog_type notice\nlog_type information\n",
-        "connection_messages false\n",
-    ]
-    listener_lines = []
-    for name in sorted(merged):
-        value = merged[name]
-        if value is None:
-            continue
-        line = f"{name} {format_value(name, value)}\n"
-        (listener_lines if option(name).scope == "listener" else lines).append(line)
-    lines.append(f"listener {int(port)} {host}\n")
-    lines.append("allow_anonymous true\n")
-    lines.extend(listener_lines)
-    return "".join(lines)
-
-
-def render_attached_config(
-    original_text: str,
-    values: Mapping[str, Value],
-    original_values: Mapping[str, Value] | None = None,
-) -> str:
-    """The original file with the lines of the options whose value differs from
-    the original replaced (every occurrence) or added: global options at the
-    end, listener options after each `listener` line (at the top if there is
-    none); an option going back to mosquitto's default has its lines commented
-    out. With every value at its original, the result is the original text."""
-    names = list(values)
-    originals = dict(original_values) if original_values is not None else parse_config(original_text, names)
-    changes = {n: v for n, v in values.items() if not same_value(coerce(n, v), originals.get(n))}
-    if not changes:
-        return original_text
-    lines = original_text.splitlines(keepends=True)
-    settings = _config_lines(original_text)
-    listeners = [i for i, key, _ in settings if key == "listener"]
-    after: dict[int, list[str]] = {}
-    tail: list[str] = []
-    head: list[str] = []
-    for name, value in changes.items():
-        text = f"{name} {format_value(name, value)}"
-        where = [i for i, key, _ in settings if key == name]
-        if same_value(coerce(name, value), default_value(name)):
-            # Back to mosquitto's default: unset it (a written "unset" sentinel
-            # such as max_packet_size 0 is refused).
-            for i in where:
-                indent = lines[i][: len(lines[i]) - len(lines[i].lstrip())]
-                lines[i] = f"{indent}# cli-ai: {name} unset (mosquitto's default)\n"
-        elif where:
-            for i in where:
-                indent = lines[i][: len(lines[i]) - len(lines[i].lstrip())]
-                lines[i] = f"{indent}{text}\n"
-        elif option(name).scope == "listener":
-            if listeners:
-                for i in listeners:
-                    after.setdefault(i, []).append(text + "\n")
-            else:
-                head.append(text + "\n")
-        else:
-            tail.append(text + "\n")
-    out: list[str] = []
-    if head:
-        out.append(ATTACH_HEADER)
-        out.extend(head)
-    for i, line in enumerate(lines):
-        if i in after and not line.endswith("\n"):
-            line += "\n"
-        out.append(line)
-        out.extend(after.get(i, []))
-    if tail:
-        if out and not out[-1].endswith("\n"):
-            out[-1] += "\n"
-        out.append(ATTACH_HEADER)
-        out.extend(tail)
-    return "".join(out)
-
-
-def _atomic_write(path: Path, text: str, *, like: Path | None = None, mode: int = 0o644) -> None:
-    """Write through a temporary file in the same directory, fsync, rename;
-    keep the mode and owner of `like` (the file being replaced)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        ref = like if like is not None and like.exists() else None
-        if ref is not None:
-            st = ref.stat()
-            os.chmod(tmp, st.st_mode & 0o7777)
-            if os.geteuid() == 0:
-                os.chown(tmp, st.st_uid, st.st_gid)
-        else:
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def _drop_user() -> tuple[int, int] | None:
-    """The uid/gid a root-started mosquitto switches to (its `user` default)."""
-    if os.geteuid() != 0:
-        return None
-    for name in ("mosquitto", "nobody"):
-        try:
-            pw = pwd.getpwnam(name)
-            return pw.pw_uid, pw.pw_gid
-        except KeyError:
-            continue
-    return None
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\x00", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def sweep_stale_workdirs(root: str | None = None) -> list[int]:
-    """Stop brokers (and remove directories) of managed backends whose owner
-    process died without cleaning up (kill -9). Returns the PIDs stopped."""
-    stopped = []
-    base = Path(root or tempfile.gettempdir())
-    for d in base.glob(WORKDIR_PREFIX + "*"):
-        try:
-            owner = int((d / "owner.pid").read_text().strip())
-        except (OSError, ValueError):
-            continue
-        if owner == os.getpid() or pid_alive(owner):
-            continue
-        try:
-            broker = int((d / "broker.pid").read_text().strip())
-        except (OSError, ValueError):
-            broker = 0
-        if broker and pid_alive(broker) and str(d / "mosquitto.conf") in _cmdline(broker):
-            _terminate_pid(broker)
-            stopped.append(broker)
-        shutil.rmtree(d, ignore_errors=True)
-    return stopped
-
-
-def _terminate_pid(pid: int, timeout: float = 5.0) -> None:
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and pid_alive(pid):
-        time.sleep(0.05)
-    if pid_alive(pid):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
-_LIVE: "weakref.WeakSet[MosquittoBackend]" = weakref.WeakSet()
-#: Every broker process any managed backend of this process started (tests
-#: check by PID that none is left running).
-STARTED_PIDS: list[int] = []
-
-
-@atexit.register
-def _close_all() -> None:
-    for backend in list(_LIVE):
-        try:
-            backend.close()
-        except Exception:  # noqa: BLE001 - best effort at interpreter exit
-            pass
-
-
-# --------------------------------------------------------------------------- the backend
 
 
 class MosquittoBackend(Backend):
@@ -481,7 +152,7 @@ class MosquittoBackend(Backend):
             else:
                 self.original_text = current
             self.original_values = parse_config(self.original_text, catalog())
-        _LIVE.add(self)
+        LIVE_BACKENDS.add(self)
 
     # ------------------------------------------------------------------ basics
     @property
@@ -587,7 +258,7 @@ class MosquittoBackend(Backend):
                 sweep_stale_workdirs()
                 self.workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX))
                 (self.workdir / "owner.pid").write_text(f"{os.getpid()}\n")
-                drop = _drop_user()
+                drop = drop_user()
                 if drop is not None:
                     # mosquitto started as root drops to this user, then re-reads
                     # its config on SIGHUP and writes mosquitto.db here.
@@ -615,7 +286,7 @@ class MosquittoBackend(Backend):
             if self._closed:
                 return
             self._closed = True
-            _LIVE.discard(self)
+            LIVE_BACKENDS.discard(self)
             if self.managed:
                 self._stop_proc()
                 if self.workdir is not None:
@@ -654,7 +325,7 @@ class MosquittoBackend(Backend):
     # ------------------------------------------------------------------ managed internals
     def _write_managed_conf(self, values: Mapping[str, Value]) -> None:
         text = render_managed_config(values, host=self.host, port=self.port, workdir=self.workdir, fixed=self.fixed)
-        _atomic_write(self.conf_path, text, mode=0o644)
+        atomic_write(self.conf_path, text, mode=0o644)
 
     def _spawn_and_wait(self) -> tuple[bool, str]:
         assert self.workdir is not None and self.log_path is not None
@@ -684,7 +355,7 @@ class MosquittoBackend(Backend):
             time.sleep(0.03)
         rc = self.proc.poll()
         text = self._log_since(offset)
-        errors = _error_lines(text)
+        errors = error_lines(text)
         self._stop_proc()
         if rc is None:
             return False, f"not accepting connections on {self.host}:{self.port} after {self.start_timeout_s:g} s"
@@ -736,7 +407,7 @@ class MosquittoBackend(Backend):
         # The reload runs inside one turn of the broker's loop; a CONNACK means
         # that turn is over and every error of it is in the log.
         mqtt_ping(self.host, self.port, 1.0) or time.sleep(0.1)
-        errors = _error_lines(self._log_since(offset))
+        errors = error_lines(self._log_since(offset))
         if errors:
             return False, "; ".join(errors)
         return True, ""
@@ -788,7 +459,7 @@ class MosquittoBackend(Backend):
     def _ensure_backup(self) -> None:
         if self.backup_path.exists():
             return
-        _atomic_write(self.backup_path, self.original_text, like=self.config_path)
+        atomic_write(self.backup_path, self.original_text, like=self.config_path)
 
     def _wait_accepting(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -848,14 +519,14 @@ class MosquittoBackend(Backend):
         self._ensure_backup()
         previous = self.config_path.read_text(encoding="utf-8")
         text = render_attached_config(self.original_text, {n: new[n] for n in names}, self.original_values)
-        _atomic_write(self.config_path, text, like=self.config_path)
+        atomic_write(self.config_path, text, like=self.config_path)
         ok, why = self._run(command)  # type: ignore[arg-type]
         if ok and not self._wait_accepting(self.start_timeout_s):
             ok, why = False, f"the broker at {self.host}:{self.port} stopped accepting connections"
         if ok:
             self._emit("broker_restarted" if restart else "broker_reloaded", values={n: values[n] for n in changed})
             return
-        _atomic_write(self.config_path, previous, like=self.config_path)
+        atomic_write(self.config_path, previous, like=self.config_path)
         back, why_back = self._run(command)  # type: ignore[arg-type]
         back = back and self._wait_accepting(self.start_timeout_s)
         self._emit("broker_refused", values={n: values[n] for n in changed}, reason=why, recovered=back)

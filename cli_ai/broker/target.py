@@ -35,7 +35,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from cli_ai.broker.backend import MosquittoBackend, default_value
+from cli_ai.broker.backend import MosquittoBackend
+from cli_ai.broker.options import default_value
 from cli_ai.broker.settings import DEFAULT_METRIC, BrokerSettings
 from cli_ai.broker.workload import BrokerMeasurement, WorkloadManager
 from cli_ai.errors import TargetError

@@ -1,0 +1,157 @@
+"""A mosquitto process's lifecycle: finding the binary, a free port, readiness
+(TCP and an MQTT ping), its log's error lines, dropping root, stopping it,
+and sweeping what a killed run left behind."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import pwd
+import re
+import shutil
+import signal
+import socket
+import tempfile
+import threading
+import time
+import weakref
+from pathlib import Path
+
+from cli_ai.errors import TargetError
+from cli_ai.safety.guard import pid_alive
+
+WORKDIR_PREFIX = "cli-ai-mosquitto-"
+
+
+def find_mosquitto(binary: str | None = None) -> str:
+    """The mosquitto program: `binary`, else on PATH, else /usr/sbin/mosquitto."""
+    for candidate in ([binary] if binary else ["mosquitto", "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"]):
+        found = shutil.which(candidate) if candidate else None
+        if found:
+            return found
+    raise TargetError(
+        f"{binary or 'mosquitto'}: not found; install it (apt-get install mosquitto) or set mosquitto.binary"
+    )
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def tcp_accepting(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def mqtt_ping(host: str, port: int, timeout: float = 1.0) -> bool:
+    """Whether an MQTT 3.1.1 CONNECT gets an accepting CONNACK (then DISCONNECT)."""
+    client_id = f"cli-ai-ready-{os.getpid()}-{threading.get_ident() % 100000}".encode()
+    variable = b"\x00\x04MQTT\x04\x02\x00\x0a"
+    payload = len(client_id).to_bytes(2, "big") + client_id
+    body = variable + payload
+    packet = b"\x10" + bytes([len(body)]) + body
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as s:
+            s.settimeout(timeout)
+            s.sendall(packet)
+            reply = b""
+            while len(reply) < 4:
+                chunk = s.recv(4 - len(reply))
+                if not chunk:
+                    return False
+                reply += chunk
+            ok = reply[0] == 0x20 and reply[3] == 0
+            try:
+                s.sendall(b"\xe0\x00")
+            except OSError:
+                pass
+            return ok
+    except OSError:
+        return False
+
+
+def _strip_log_stamp(line: str) -> str:
+    return re.sub(r"^\d+:\s*", "", line.strip())
+
+
+def error_lines(text: str) -> list[str]:
+    return [_strip_log_stamp(l) for l in text.splitlines() if "Error" in l]
+
+
+def drop_user() -> tuple[int, int] | None:
+    """The uid/gid a root-started mosquitto switches to (its `user` default)."""
+    if os.geteuid() != 0:
+        return None
+    for name in ("mosquitto", "nobody"):
+        try:
+            pw = pwd.getpwnam(name)
+            return pw.pw_uid, pw.pw_gid
+        except KeyError:
+            continue
+    return None
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\x00", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def sweep_stale_workdirs(root: str | None = None) -> list[int]:
+    """Stop brokers (and remove directories) of managed backends whose owner
+    process died without cleaning up (kill -9). Returns the PIDs stopped."""
+    stopped = []
+    base = Path(root or tempfile.gettempdir())
+    for d in base.glob(WORKDIR_PREFIX + "*"):
+        try:
+            owner = int((d / "owner.pid").read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if owner == os.getpid() or pid_alive(owner):
+            continue
+        try:
+            broker = int((d / "broker.pid").read_text().strip())
+        except (OSError, ValueError):
+            broker = 0
+        if broker and pid_alive(broker) and str(d / "mosquitto.conf") in _cmdline(broker):
+            _terminate_pid(broker)
+            stopped.append(broker)
+        shutil.rmtree(d, ignore_errors=True)
+    return stopped
+
+
+def _terminate_pid(pid: int, timeout: float = 5.0) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and pid_alive(pid):
+        time.sleep(0.05)
+    if pid_alive(pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+# Every backend with a broker running, for the atexit hook.
+LIVE_BACKENDS: weakref.WeakSet = weakref.WeakSet()
+#: Every broker process any managed backend of this process started (tests
+#: check by PID that none is left running).
+STARTED_PIDS: list[int] = []
+
+
+@atexit.register
+def _close_all() -> None:
+    for backend in list(LIVE_BACKENDS):
+        try:
+            backend.close()
+        except Exception:  # noqa: BLE001 - best effort at interpreter exit
+            pass
