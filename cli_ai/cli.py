@@ -208,51 +208,18 @@ def optimize(
     """Plan from a goal, confirm, tune, verify, summarize, and offer to apply a verified gain."""
     import sys as _sys
 
-    from cli_ai import apply as applying
     from cli_ai import optimize as opt
-    from cli_ai import pipeline, tuning
-    from cli_ai.console.apply import applied
-    from cli_ai.console.plan import render_plan
-    from cli_ai.console.tune import TuneRenderer, optimize_screen
+    from cli_ai import tuning
+    from cli_ai.console.optimize import OptimizeScreen
 
-    console = _console(json_mode=json_out)
-    opt.check_goal_or_spec(goal, spec_file)
-    if spec_file is None:
-        plan_result, profile = opt.make_plan(goal or "", opt.PlanOptions(provider, model, base_url, timeout,
-                                                                           max_repairs), dry_run=dry_run)
-        if not json_out:
-            render_plan(console, plan_result, show_spec=False)
-        console.strategist_used(plan_result)
-        spec, attachments, plan_json = plan_result.spec, opt.attachments(plan_result, profile), plan_result.to_dict()
-    else:
-        spec, attachments, plan_json = opt.load_ready_spec(spec_file), {}, {"provider": "none", "spec_file": str(spec_file)}
-    options = tuning.TuneOptions(dry_run=dry_run, algorithm=algo, budget=budget, seed=seed,
-                                 output_dir=str(output_dir) if output_dir else None, yes=yes, clamp=clamp,
-                                 verify=verify)
-
-    def confirm(run) -> None:
-        optimize_screen(console, run, opt.time_estimate_text(run.spec, run.budget, run.dry_run, run.verify_runs))
-        if not run.dry_run:
-            pipeline.require_confirmation(console, "Start tuning", yes=yes)
-
-    result = tuning.tune_spec(spec, options, sink=TuneRenderer(console), confirm=confirm, attachments=attachments)
-    if json_out:
-        console.json({**result.to_json(), "plan": {k: v for k, v in plan_json.items() if k != "spec"}})
-    offer = opt.apply_offer(result, force=force, requested=apply_best)
-    if offer.message:
-        console.note(offer.message)
-    if not offer.possible:
-        return
-    if not apply_best:
-        if not _sys.stdin.isatty() or json_out:
-            console.note(f"to apply the best configuration: cli-ai apply {result.run_dir}/result.json")
-            return
-        what = "this configuration although it was not verified better" if force and offer.message else \
-            "the verified configuration"
-        if not console.confirm(f"Apply {what} now (journaled; cli-ai rollback undoes it)?"):
-            console.note(f"not applied; later: cli-ai apply {result.run_dir}/result.json")
-            return
-    applied(console, applying.apply(applying.prepare_apply(result.run_dir, force=force)))
+    request = opt.OptimizeRequest(
+        goal=goal, spec_file=spec_file, plan=opt.PlanOptions(provider, model, base_url, timeout, max_repairs),
+        tune=tuning.TuneOptions(dry_run=dry_run, algorithm=algo, budget=budget, seed=seed,
+                                output_dir=str(output_dir) if output_dir else None, yes=yes, clamp=clamp,
+                                verify=verify),
+        apply_best=apply_best, force=force, yes=yes, json_out=json_out, interactive=_sys.stdin.isatty(),
+    )
+    opt.run_optimize(request, OptimizeScreen(_console(json_mode=json_out), json_out=json_out))
 
 
 RESULT_ARG = typer.Argument(..., help="A result.json (or the run directory holding it).", show_default=False)

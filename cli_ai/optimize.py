@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
 
 from cli_ai.errors import BadInputError, SafetyError
 from cli_ai.spec import TuningSpec
@@ -106,7 +107,6 @@ def apply_offer(result, *, force: bool = False, requested: bool = False) -> Appl
     With `requested` (optimize --apply), a result not verified better is a
     refusal: SafetyError, exit 3."""
     from cli_ai.apply import verified_gain_problem
-
     from cli_ai.targets import get_target
 
     if not get_target(result.target).applicable or not result.best_config or result.baseline is None:
@@ -121,6 +121,76 @@ def apply_offer(result, *, force: bool = False, requested: bool = False) -> Appl
             raise SafetyError(f"not applied: {problem} (--force applies it anyway)")
         return ApplyOffer(False, f"nothing applied: {problem}")
     return ApplyOffer(True)
+
+
+@dataclass
+class OptimizeRequest:
+    """One `cli-ai optimize`: what to plan from, how to tune, whether to apply."""
+
+    goal: str | None = None
+    spec_file: Path | None = None
+    plan: PlanOptions = field(default_factory=PlanOptions)
+    tune: Any = None  # tuning.TuneOptions
+    apply_best: bool = False  # --apply: apply without asking, if verified better
+    force: bool = False
+    yes: bool = False
+    json_out: bool = False
+    interactive: bool = False  # stdin is a terminal: the apply question may be asked
+
+
+class OptimizeView(Protocol):
+    """What `run_optimize` shows and asks (the console implements it; the app
+    layer never prints)."""
+
+    sink: Any  # receives the tune's events
+
+    def plan_made(self, plan_result) -> None: ...
+    def run_screen(self, run, estimate: str) -> None: ...
+    def confirm(self, question: str) -> bool: ...
+    def note(self, text: str) -> None: ...
+    def result_json(self, payload: dict[str, Any]) -> None: ...
+    def applied(self, outcome) -> None: ...
+
+
+def run_optimize(req: OptimizeRequest, view: OptimizeView):
+    """Plan (or load the ready spec), confirm, tune, verify, then apply a
+    verified gain: without asking under --apply, after a question on a
+    terminal, else say how to apply it later. Returns the tune's result."""
+    from cli_ai import apply as applying
+    from cli_ai import pipeline, tuning
+
+    check_goal_or_spec(req.goal, req.spec_file)
+    if req.spec_file is None:
+        plan_result, profile = make_plan(req.goal or "", req.plan, dry_run=req.tune.dry_run)
+        view.plan_made(plan_result)
+        spec, files, plan_json = plan_result.spec, attachments(plan_result, profile), plan_result.to_dict()
+    else:
+        spec, files, plan_json = load_ready_spec(req.spec_file), {}, {"provider": "none", "spec_file": str(req.spec_file)}
+
+    def confirm(run) -> None:
+        view.run_screen(run, time_estimate_text(run.spec, run.budget, run.dry_run, run.verify_runs))
+        if not run.dry_run:
+            pipeline.require_confirmation(view, "Start tuning", yes=req.yes)
+
+    result = tuning.tune_spec(spec, req.tune, sink=view.sink, confirm=confirm, attachments=files)
+    if req.json_out:
+        view.result_json({**result.to_json(), "plan": {k: v for k, v in plan_json.items() if k != "spec"}})
+    offer = apply_offer(result, force=req.force, requested=req.apply_best)
+    if offer.message:
+        view.note(offer.message)
+    if not offer.possible:
+        return result
+    if not req.apply_best:
+        if not req.interactive or req.json_out:
+            view.note(f"to apply the best configuration: cli-ai apply {result.run_dir}/result.json")
+            return result
+        what = "this configuration although it was not verified better" if req.force and offer.message else \
+            "the verified configuration"
+        if not view.confirm(f"Apply {what} now (journaled; cli-ai rollback undoes it)?"):
+            view.note(f"not applied; later: cli-ai apply {result.run_dir}/result.json")
+            return result
+    view.applied(applying.apply(applying.prepare_apply(result.run_dir, force=req.force)))
+    return result
 
 
 def load_ready_spec(path) -> TuningSpec:
