@@ -15,12 +15,12 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 from cli_ai.autoscale.episodes import EpisodeTracker, evaluate, evaluation_seeds
 from cli_ai.autoscale.rundir import RunDir, close_logger, format_kv, write_json
 from cli_ai.autoscale.settings import build_env
-from cli_ai.tactician.agents.episodic_params import DQNParams, SarsaParams
+from cli_ai.tactician.agents.episodic_params import DQNParams, SarsaParams, make_dqn, make_sarsa
 
 
 @dataclass
@@ -225,26 +225,17 @@ def _final(job: _Run, agent, eval_env) -> bool:
     return False
 
 
+def _metadata(train_env, eval_env) -> dict[str, Any]:
+    """What a saved model records about the env it was trained on."""
+    return {"env_config": eval_env.env_config(), "observation_names": list(train_env.observation_names)}
+
+
 def train_sarsa(opts: TrainOptions, params: SarsaParams | None = None, *,
                 on_episode: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
-    from cli_ai.tactician.agents.sarsa import SarsaAgent
-
     params = params or SarsaParams()
     _validate(opts)
     train_env, eval_env = _envs(opts)
-    agent = SarsaAgent.from_env(
-        train_env,
-        params.bins,
-        alpha=params.alpha,
-        gamma=params.gamma,
-        epsilon=params.epsilon,
-        epsilon_min=params.epsilon_min,
-        epsilon_decay=params.epsilon_decay,
-        trace_lambda=params.trace_lambda,
-        trace_threshold=params.trace_threshold,
-        seed=opts.seed,
-        metadata={"env_config": eval_env.env_config(), "observation_names": list(train_env.observation_names)},
-    )
+    agent = make_sarsa(train_env, params, seed=opts.seed, metadata=_metadata(train_env, eval_env))
     job = _Run("sarsa", opts, params, train_env, on_episode)
     interrupted = False
     try:
@@ -282,30 +273,10 @@ def train_sarsa(opts: TrainOptions, params: SarsaParams | None = None, *,
 
 def train_dqn(opts: TrainOptions, params: DQNParams | None = None, *,
               on_episode: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
-    from cli_ai.tactician.agents.dqn import DQNAgent
-    from cli_ai.tactician.agents.factory import configure_torch
-
-    configure_torch()
     params = params or DQNParams()
     _validate(opts)
     train_env, eval_env = _envs(opts)
-    agent = DQNAgent.from_env(
-        train_env,
-        hidden_layers=params.hidden_layers,
-        learning_rate=params.learning_rate,
-        gamma=params.gamma,
-        batch_size=params.batch_size,
-        replay_capacity=params.replay_capacity,
-        warmup=params.warmup,
-        target_update=params.target_update,
-        target_tau=params.target_tau,
-        grad_clip=params.grad_clip,
-        epsilon_start=params.epsilon_start,
-        epsilon_end=params.epsilon_end,
-        epsilon_decay=params.epsilon_decay,
-        seed=opts.seed,
-        metadata={"env_config": eval_env.env_config(), "observation_names": list(train_env.observation_names)},
-    )
+    agent = make_dqn(train_env, params, seed=opts.seed, metadata=_metadata(train_env, eval_env))
     job = _Run("dqn", opts, params, train_env, on_episode)
     interrupted = False
     try:

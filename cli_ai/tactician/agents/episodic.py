@@ -119,33 +119,19 @@ def build_episodic(algorithm: str, env: gym.Env, tc, *, seed: int | None = None)
     """A SARSA(λ) or DQN learner on `env` with the autoscaling toolkit's
     defaults; `learning_rate` and `gamma` from the spec when it sets them."""
     _require_discrete(algorithm, env)
-    if algorithm == "sarsa":
-        from cli_ai.tactician.agents.episodic_params import SarsaParams
-        from cli_ai.tactician.agents.sarsa import SarsaAgent
+    from dataclasses import replace
 
+    from cli_ai.tactician.agents.episodic_params import DQNParams, SarsaParams, make_dqn, make_sarsa
+
+    if algorithm == "sarsa":
         p = SarsaParams()
         dims = env.observation_space.shape[0]
-        bins = list(p.bins) if len(p.bins) == dims else [6] * dims
-        agent = SarsaAgent.from_env(
-            env, bins, alpha=p.alpha, gamma=tc.gamma if tc.given("gamma") else p.gamma, epsilon=p.epsilon,
-            epsilon_min=p.epsilon_min, epsilon_decay=p.epsilon_decay, trace_lambda=p.trace_lambda,
-            trace_threshold=p.trace_threshold, seed=seed,
-        )
-        return SarsaLearner(env, agent, seed)
+        p = replace(p, bins=list(p.bins) if len(p.bins) == dims else [6] * dims,
+                    gamma=tc.gamma if tc.given("gamma") else p.gamma)
+        return SarsaLearner(env, make_sarsa(env, p, seed=seed), seed)
     if algorithm == "dqn":
-        from cli_ai.tactician.agents.episodic_params import DQNParams
-        from cli_ai.tactician.agents.dqn import DQNAgent
-        from cli_ai.tactician.agents.factory import configure_torch
-
-        configure_torch()
         p = DQNParams()
-        agent = DQNAgent.from_env(
-            env, hidden_layers=p.hidden_layers,
-            learning_rate=tc.learning_rate if tc.given("learning_rate") else p.learning_rate,
-            gamma=tc.gamma if tc.given("gamma") else p.gamma, batch_size=p.batch_size,
-            replay_capacity=p.replay_capacity, warmup=p.warmup, target_update=p.target_update,
-            target_tau=p.target_tau, grad_clip=p.grad_clip, epsilon_start=p.epsilon_start,
-            epsilon_end=p.epsilon_end, epsilon_decay=p.epsilon_decay, seed=seed,
-        )
-        return DQNLearner(env, agent, seed)
+        p = replace(p, learning_rate=tc.learning_rate if tc.given("learning_rate") else p.learning_rate,
+                    gamma=tc.gamma if tc.given("gamma") else p.gamma)
+        return DQNLearner(env, make_dqn(env, p, seed=seed), seed)
     raise ValueError(f"{algorithm!r} is not an episodic algorithm ({', '.join(EPISODIC_ALGORITHMS)})")
