@@ -130,7 +130,7 @@ class OptimizeRequest:
     goal: str | None = None
     spec_file: Path | None = None
     plan: PlanOptions = field(default_factory=PlanOptions)
-    tune: Any = None  # tuning.TuneOptions
+    tune: Any = None  # tuning.TuneOptions; None: the defaults
     apply_best: bool = False  # --apply: apply without asking, if verified better
     force: bool = False
     yes: bool = False
@@ -160,8 +160,9 @@ def run_optimize(req: OptimizeRequest, view: OptimizeView):
     from cli_ai import pipeline, tuning
 
     check_goal_or_spec(req.goal, req.spec_file)
+    tune_options = req.tune if req.tune is not None else tuning.TuneOptions()
     if req.spec_file is None:
-        plan_result, profile = make_plan(req.goal or "", req.plan, dry_run=req.tune.dry_run)
+        plan_result, profile = make_plan(req.goal or "", req.plan, dry_run=tune_options.dry_run)
         view.plan_made(plan_result)
         spec, files, plan_json = plan_result.spec, attachments(plan_result, profile), plan_result.to_dict()
     else:
@@ -172,7 +173,7 @@ def run_optimize(req: OptimizeRequest, view: OptimizeView):
         if not run.dry_run:
             pipeline.require_confirmation(view, "Start tuning", yes=req.yes)
 
-    result = tuning.tune_spec(spec, req.tune, sink=view.sink, confirm=confirm, attachments=files)
+    result = tuning.tune_spec(spec, tune_options, sink=view.sink, confirm=confirm, attachments=files)
     if req.json_out:
         view.result_json({**result.to_json(), "plan": {k: v for k, v in plan_json.items() if k != "spec"}})
     offer = apply_offer(result, force=req.force, requested=req.apply_best)

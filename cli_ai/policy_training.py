@@ -181,7 +181,7 @@ def train_policy(spec: TuningSpec, options, *, sink: EventSink = null_sink) -> T
     best = evaluation["mean_metric"] if evaluation else None
     improvement = improvement_pct(best, first, spec.metric_direction) if first is not None and best is not None else None
     result = TuningResult(
-        workload=spec.workload_name, target=spec.target, metric=spec.reward_metric, direction=spec.metric_direction,
+        workload=spec.workload_name, target=spec.target, applicable=get_target(spec.target).applicable, metric=spec.reward_metric, direction=spec.metric_direction,
         algorithm=algorithm, budget=budget, simulated=True, baseline_config={}, best_config={},
         baseline=first, best=best, improvement=improvement, evaluations=tracker.steps, failed_steps=0,
         stopped_reason=stopped, success=error is None, duration_s=time.monotonic() - started,

@@ -75,3 +75,14 @@ def test_off_policy_warm_up_is_a_space_filling_design(algo):
         bins = np.floor((actions[:8, dim] + 1.0) / 2.0 * 8).astype(int)
         assert sorted(bins) == list(range(8)), (dim, actions[:8, dim])
     assert len({tuple(a) for a in actions[8:12]} & {tuple(a) for a in actions[:8]}) == 0
+
+
+def test_per_ddpg_with_seed_000s_preset_keeps_the_preset():
+    """examples/mosquitto.json replicates seed 000 (PER-DDPG, cdbtuner preset):
+    no bandit settings, no Sobol warm-up, the seeds' fifth of the budget."""
+    tc = TrainingConfig(preset="cdbtuner", algorithm="per-ddpg")
+    plan = plan_knob_agent("per-ddpg", tc, 40)
+    assert plan.preset == "cdbtuner" and not plan.space_filling_warmup
+    assert plan.kwargs["learning_starts"] == 8 and "action_noise" not in plan.kwargs
+    assert plan.kwargs["gamma"] == tc.gamma
+    assert not any("bandit" in n or "Sobol" in n for n in plan.notes)

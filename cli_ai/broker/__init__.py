@@ -2,6 +2,10 @@
 are tuned against a publish/subscribe workload.
 
     backend.py   MosquittoBackend: managed private broker, or attach to an existing one
+    options.py   an option's value in mosquitto.conf, both ways
+    config.py    reading, rendering and editing mosquitto.conf
+    process.py   the broker process: binary, port, readiness, stop, sweep
+    checks.py    the target's safety and semantic checks
     workload.py  WorkloadManager: paho-mqtt load, latency probe, $SYS throughput
     target.py    MosquittoTarget, MosquittoBrokerEnv, make_broker_env, broker_step_csv_row, BrokerOptions
     settings.py  the spec's `mosquitto` block, typed (no heavy imports)

@@ -110,12 +110,14 @@ def plan_knob_agent(algorithm: str, tc: TrainingConfig, steps: int) -> AgentPlan
     in `steps` evaluations (sysctl, command, mosquitto): a discount of 0;
     for PPO a narrower starting exploration; for the off-policy agents a
     warm-up over half the steps on a space-filling design, so that the critic
-    first sees the whole space. What the spec set itself stays."""
-    warmup = KNOB_SEARCH_WARMUP_FRACTION if algorithm in OFF_POLICY else 0.2
+    first sees the whole space. What the spec set itself stays, and PER-DDPG
+    with a preset (seed 000's cdbtuner) keeps the preset's settings."""
+    seed_preset = algorithm == "per-ddpg" and bool(tc.preset)  # seed 000's CDBTuner settings stay as they are
+    warmup = KNOB_SEARCH_WARMUP_FRACTION if algorithm in OFF_POLICY and not seed_preset else 0.2
     plan = plan_agent(algorithm, tc, steps, warmup_fraction=warmup)
-    if algorithm not in ("ppo", *OFF_POLICY):
+    if algorithm not in ("ppo", *OFF_POLICY) or seed_preset:
         return plan
-    if not tc.given("gamma") and not (algorithm == "per-ddpg" and tc.preset):
+    if not tc.given("gamma"):
         plan.kwargs["gamma"] = KNOB_SEARCH_GAMMA
         plan.notes.append(
             f"{algorithm.upper()} gamma {tc.gamma} -> {KNOB_SEARCH_GAMMA:g}: knob search is a bandit "
@@ -126,7 +128,7 @@ def plan_knob_agent(algorithm: str, tc: TrainingConfig, steps: int) -> AgentPlan
         plan.notes.append(f"PPO starting exploration std 1 -> {KNOB_SEARCH_PPO_STD:g} (actions span [-1, 1])")
     else:
         plan.space_filling_warmup = True
-        if algorithm == "per-ddpg" and not tc.preset:
+        if algorithm == "per-ddpg":
             # Its seed's noise (0.1) explores too little around a critic fitted
             # to a few points; DDPG and TD3 run with 0.3 here.
             plan.kwargs["action_noise"] = ACTION_NOISE

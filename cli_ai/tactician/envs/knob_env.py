@@ -6,8 +6,8 @@ original values the first time, `baseline_runs` times so the noise is known
 budget counts). Actions are absolute: the action vector is the whole
 configuration, mapped into the safe ranges by `KnobSpace`. So the reward of a
 step depends on its action alone: for the agents this env is a bandit, and
-their discount factor is 0 unless the spec sets one
-(`agents.factory.plan_knob_agent`).
+their discount factor is 0 unless the spec sets one or PER-DDPG runs
+with a preset (`agents.factory.plan_knob_agent`).
 `step_values` is the same step for an optimiser that proposes native values.
 
 A failed step (value refused, benchmark crash, timeout, metric missing) gets a
