@@ -30,7 +30,7 @@ class BrokerTarget(Target):
         return broker_current_values(spec)
 
     def session(self, run: Any, options: Any, sink) -> TargetSession:
-        from cli_ai.broker.target import BrokerOptions, MosquittoTarget, broker_reward
+        from cli_ai.broker.target import MosquittoTarget, broker_reward
         from cli_ai.tactician.observe import SystemObserver
         from cli_ai.targets.evaluation import dry_session
 
@@ -38,8 +38,7 @@ class BrokerTarget(Target):
         reward = broker_reward(spec)
         if run.dry_run:
             return dry_session(run, reward)
-        flags = {k: v for k, v in options.broker.items() if k != "total_timesteps"}
-        broker = MosquittoTarget(spec, seed=run.seed, options=BrokerOptions.from_spec(spec, **flags), sink=sink)
+        broker = MosquittoTarget(spec, seed=run.seed, options=_broker_options(spec, options), sink=sink)
         return TargetSession(broker.backend, broker.evaluate, SystemObserver(), reward, closer=broker)
 
     def make_env(self, run: Any, session: TargetSession, guard: Any, **common: Any):
@@ -56,10 +55,7 @@ class BrokerTarget(Target):
         """Seed 000's --replay-* flags reach PER-DDPG's buffer and agent."""
         if run.algorithm != "per-ddpg":
             return
-        from cli_ai.broker.target import BrokerOptions
-
-        flags = {k: v for k, v in options.broker.items() if k != "total_timesteps"}
-        broker_opts = BrokerOptions.from_spec(run.spec, **flags)
+        broker_opts = _broker_options(run.spec, options)
         plan.replay_kwargs = broker_opts.replay_kwargs()
         plan.forced.update(broker_opts.agent_overrides())
 
@@ -67,3 +63,11 @@ class BrokerTarget(Target):
         from cli_ai.broker.target import broker_step_csv_row
 
         return lambda record: broker_step_csv_row(record, space)
+
+
+def _broker_options(spec: TuningSpec, options: Any):
+    """Seed 000's training flags of the run (`--total-timesteps` sets the budget instead)."""
+    from cli_ai.broker.target import BrokerOptions
+
+    flags = {k: v for k, v in options.broker.items() if k != "total_timesteps"}
+    return BrokerOptions.from_spec(spec, **flags)
