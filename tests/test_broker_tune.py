@@ -8,6 +8,8 @@ import csv
 import json
 import shutil
 import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -20,15 +22,27 @@ SEED_COLUMNS = ["action", "throughput", "latency_p50", "latency_p95", "reward_tp
                 "reward_final", "default_tps", "default_lat", "best_tps", "best_lat"]
 
 
-def _brokers() -> set[str]:
-    out = subprocess.run(["pgrep", "-x", "mosquitto"], capture_output=True, text=True).stdout
-    return set(out.split())
+def _brokers(tmp: Path) -> set[str]:
+    """Mosquitto processes whose config lives under this test's own TMPDIR:
+    the brokers this test started, never another run's on the same machine."""
+    out = subprocess.run(["pgrep", "-a", "-x", "mosquitto"], capture_output=True, text=True).stdout
+    return {line.split()[0] for line in out.splitlines() if str(tmp) in line}
 
 
-def test_tune_mosquitto_with_the_workload(tmp_path):
-    before = _brokers()
+@pytest.fixture
+def broker_tmp():
+    """A TMPDIR of this test's own for the managed broker's work directory
+    (world-readable: the broker runs as an unprivileged user)."""
+    path = Path(tempfile.mkdtemp(prefix="cli-ai-test-broker-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_tune_mosquitto_with_the_workload(tmp_path, broker_tmp):
+    env = {"TMPDIR": str(broker_tmp)}
     r = run_cli("tune", EXAMPLES / "mosquitto.json", "--total-timesteps", "4", "--enable-workload", "--yes",
-                "--json", "--output-dir", tmp_path, timeout=400)
+                "--json", "--output-dir", tmp_path, timeout=400, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     result = json.loads(r.stdout)
     assert result["evaluations"] == 5 and result["algorithm"] == "per-ddpg"
@@ -39,16 +53,16 @@ def test_tune_mosquitto_with_the_workload(tmp_path):
     for row in rows:
         assert float(row["throughput"]) > 0 and float(row["latency_p95"]) > 0
     assert float(rows[1]["default_tps"]) == pytest.approx(float(rows[0]["throughput"]))
-    assert _brokers() == before  # the run's own broker is gone
+    assert _brokers(broker_tmp) == set()  # the run's own broker is gone
 
 
-def test_auto_searches_the_broker_through_the_same_env(tmp_path):
+def test_auto_searches_the_broker_through_the_same_env(tmp_path, broker_tmp):
     """`--algo auto` on the Mosquitto target: the optimiser's proposals go
     through the broker env (apply, reload, real MQTT load) like an agent's
     actions, and the run says which sampler it used."""
-    before = _brokers()
+    env = {"TMPDIR": str(broker_tmp)}
     r = run_cli("tune", EXAMPLES / "mosquitto.json", "--algo", "auto", "--total-timesteps", "4", "--enable-workload",
-                "--verify", "0", "--yes", "--json", "--output-dir", tmp_path, timeout=400)
+                "--verify", "0", "--yes", "--json", "--output-dir", tmp_path, timeout=400, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     result = json.loads(r.stdout)
     assert result["algorithm"] == "auto" and result["search"]["used"].startswith("auto (")
@@ -57,4 +71,4 @@ def test_auto_searches_the_broker_through_the_same_env(tmp_path):
     assert {row["phase"] for row in rows} >= {"baseline", "search"}
     for row in rows:
         assert float(row["throughput"]) > 0 and float(row["latency_p95"]) > 0
-    assert _brokers() == before
+    assert _brokers(broker_tmp) == set()
