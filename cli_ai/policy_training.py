@@ -11,11 +11,9 @@ trained policy on fresh seeded traffic.
 
 from __future__ import annotations
 
-import math
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -24,67 +22,11 @@ from cli_ai.errors import BadInputError, CliAiError, Interrupted
 from cli_ai.events import Event, EventSink, null_sink
 from cli_ai.results import RunDirectory, TuningResult
 from cli_ai.spec import TuningSpec
+from cli_ai.tactician.episodes import EpisodeSummary, EpisodeTracker
 from cli_ai.tactician.loop import improvement_pct
 
 CONTINUOUS_ONLY = ("ddpg", "td3", "sac", "per-ddpg")  # sarsa and dqn check the action space themselves
 EVAL_EPISODES = 5
-
-
-@dataclass
-class EpisodeSummary:
-    index: int
-    steps: int
-    reward: float
-    mean_metric: float
-
-
-@dataclass
-class EpisodeTracker:
-    """Steps, episodes and budget of a policy-training run."""
-
-    budget: int
-    sink: EventSink = null_sink
-    rows: Any = None
-    steps: int = 0
-    episodes: list[EpisodeSummary] = field(default_factory=list)
-    _reward: float = 0.0
-    _metrics: list[float] = field(default_factory=list)
-    _ep_steps: int = 0
-
-    @property
-    def exhausted(self) -> bool:
-        return self.steps >= self.budget
-
-    def record(self, reward: float, terminated: bool, truncated: bool, info: Mapping[str, Any]) -> None:
-        self.steps += 1
-        self._ep_steps += 1
-        self._reward += float(reward)
-        metric = info.get("metric")
-        if metric is not None and math.isfinite(float(metric)):
-            self._metrics.append(float(metric))
-        if self.rows is not None:
-            row = {"step": self.steps, "episode": len(self.episodes), "reward": float(reward), "metric": metric}
-            for key, value in (info.get("reward_components") or {}).items():
-                if isinstance(value, (int, float, bool)):
-                    row[key] = float(value)
-            self.rows.add_row(row)
-        if terminated or truncated:
-            self._close_episode(info.get("episode_metric"))
-
-    def _close_episode(self, episode_metric: float | None = None) -> None:
-        if not self._ep_steps:
-            return
-        # An env whose metric accumulates over the episode (the scheduler's
-        # latency percentiles) says so with `episode_metric` on the last step;
-        # otherwise the episode's value is the mean of its steps.
-        if episode_metric is not None:
-            value = float(episode_metric)
-        else:
-            value = float(np.mean(self._metrics)) if self._metrics else float("nan")
-        ep = EpisodeSummary(len(self.episodes), self._ep_steps, self._reward, value)
-        self.episodes.append(ep)
-        self.sink(Event("episode", {"episode": ep, "steps": self.steps, "budget": self.budget}))
-        self._reward, self._metrics, self._ep_steps = 0.0, [], 0
 
 
 class _Recording(gym.Wrapper):
@@ -94,7 +36,7 @@ class _Recording(gym.Wrapper):
 
     def step(self, action):
         obs, reward, terminated, truncated, info = self.env.step(action)
-        self.tracker.record(reward, terminated, truncated, info)
+        self.tracker.record(action, reward, terminated, truncated, info)
         return obs, reward, terminated, truncated, info
 
 

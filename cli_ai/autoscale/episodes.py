@@ -8,10 +8,12 @@ tasks, QoS violations, unfinished tasks, scaling and no-op counts.
 
 from __future__ import annotations
 
-import time
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
+
+from cli_ai.tactician.envs.autoscaling_stats import AutoscalingStats
+from cli_ai.tactician.episodes import EpisodeTracker
 
 SUMMARY_KEYS = (
     "total_reward",
@@ -50,59 +52,6 @@ STEP_FIELDS = (
 )
 
 
-class EpisodeTracker:
-    """Accumulates one episode's steps into the seed's episode metrics."""
-
-    def __init__(self, noop_action: int):
-        self.noop_action = noop_action
-        self.rewards: list[float] = []
-        self.qos: list[float] = []
-        self.workers: list[float] = []
-        self.workers_avg: list[float] = []
-        self.scaling = 0
-        self.noop = 0
-        self.last: dict[str, Any] = {}
-        self.components: dict[str, float] = {}
-        self.started = time.perf_counter()
-
-    def record(self, action: int, reward: float, info: dict[str, Any]) -> None:
-        self.rewards.append(float(reward))
-        self.qos.append(float(info["qos"]))
-        self.workers.append(float(info["workers"]))
-        self.workers_avg.append(float(info["workers_avg"]))
-        if info.get("scaled"):
-            self.scaling += 1
-        if int(action) == self.noop_action:
-            self.noop += 1
-        for k, v in info.get("reward_components", {}).items():
-            self.components[k] = self.components.get(k, 0.0) + float(v)
-        self.last = info
-
-    def summary(self) -> dict[str, Any]:
-        n = len(self.rewards)
-        last = self.last
-        mean_qos = float(np.mean(self.qos)) if n else 1.0
-        mean_workers = float(np.mean(self.workers_avg)) if n else 0.0
-        return {
-            "total_reward": float(sum(self.rewards)),
-            "mean_reward": float(sum(self.rewards) / n) if n else 0.0,
-            "steps": n,
-            "mean_qos": mean_qos,
-            "final_qos": float(last.get("final_qos", 1.0)),
-            "mean_workers": mean_workers,
-            "max_workers": int(max(self.workers)) if n else 0,
-            "qos_per_worker": mean_qos / mean_workers if mean_workers > 0 else 0.0,
-            "arrived_tasks": int(last.get("arrived", 0)),
-            "processed_tasks": int(last.get("processed", 0)),
-            "qos_violations": int(last.get("missed", 0)),
-            "unfinished_tasks": int(last.get("queued", 0)) + int(last.get("running", 0)),
-            "scaling_actions": self.scaling,
-            "noop_actions": self.noop,
-            "reward_components": dict(self.components),
-            "wall_time": time.perf_counter() - self.started,
-        }
-
-
 def step_row(episode: int, seed: int | None, info: dict[str, Any]) -> dict[str, Any]:
     row = {"episode": episode, "seed": seed}
     for key in STEP_FIELDS[2:]:
@@ -125,18 +74,18 @@ def run_episode(
     unwrapped = env.unwrapped
     obs, _ = env.reset(seed=seed)
     policy.reset()
-    tracker = EpisodeTracker(unwrapped.noop_action)
+    tracker = EpisodeTracker(stats=lambda: AutoscalingStats(unwrapped.noop_action))
     while True:
         action = policy.act(obs, greedy=greedy)
         obs, reward, terminated, truncated, info = env.step(action)
-        tracker.record(action, reward, info)
+        closed = tracker.record(action, reward, terminated, truncated, info)
         if step_rows is not None:
             step_rows.append(step_row(episode, seed, info))
         if on_step is not None:
             on_step(info)
-        if terminated or truncated:
+        if closed is not None:
             break
-    out = tracker.summary()
+    out = dict(closed.details)
     out["episode"] = episode
     out["seed"] = seed
     return out

@@ -17,10 +17,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from cli_ai.autoscale.episodes import EpisodeTracker, evaluate, evaluation_seeds
+from cli_ai.autoscale.episodes import evaluate, evaluation_seeds
 from cli_ai.autoscale.rundir import RunDir, close_logger, format_kv, write_json
 from cli_ai.autoscale.settings import build_env
 from cli_ai.tactician.agents.episodic_params import DQNParams, SarsaParams, make_dqn, make_sarsa
+from cli_ai.tactician.envs.autoscaling_stats import AutoscalingStats
+from cli_ai.tactician.episodes import EpisodeTracker
 
 
 @dataclass
@@ -193,10 +195,9 @@ class _Run:
         if self.metrics:
             from cli_ai.autoscale.plot import plot_training_curves
 
-            fig = plot_training_curves(self.metrics, self.evaluations, run.training_plot,
-                                       title=f"{run.algorithm.upper()} training ({run.path.name})")
+            plot_training_curves(self.metrics, self.evaluations, run.training_plot,
+                                 title=f"{run.algorithm.upper()} training ({run.path.name})")
             plot = run.training_plot
-            del fig
         wall = time.perf_counter() - self.started
         self.log.info("done in %.1f s: %d episodes, model %s", wall, len(self.metrics), model.relative_to(run.path))
         close_logger(self.log)
@@ -230,80 +231,41 @@ def _metadata(train_env, eval_env) -> dict[str, Any]:
     return {"env_config": eval_env.env_config(), "observation_names": list(train_env.observation_names)}
 
 
-def train_sarsa(opts: TrainOptions, params: SarsaParams | None = None, *,
-                on_episode: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
-    params = params or SarsaParams()
+def _train(algorithm: str, opts: TrainOptions, params: Any, on_episode) -> TrainResult:
+    """The toolkit's training loop over the engine's learner (the same
+    SARSA(λ) and DQN loop `cli-ai tune` drives), one logged episode at a time."""
+    from cli_ai.tactician.agents.episodic import DQNLearner, SarsaLearner
+
     _validate(opts)
     train_env, eval_env = _envs(opts)
-    agent = make_sarsa(train_env, params, seed=opts.seed, metadata=_metadata(train_env, eval_env))
-    job = _Run("sarsa", opts, params, train_env, on_episode)
+    metadata = _metadata(train_env, eval_env)
+    if algorithm == "sarsa":
+        learner = SarsaLearner(train_env, make_sarsa(train_env, params, seed=opts.seed, metadata=metadata), opts.seed)
+    else:
+        learner = DQNLearner(train_env, make_dqn(train_env, params, seed=opts.seed, metadata=metadata), opts.seed)
+    agent = learner.agent
+    job = _Run(algorithm, opts, params, train_env, on_episode)
     interrupted = False
     try:
         for ep in range(1, opts.episodes + 1):
-            obs, _ = train_env.reset(seed=opts.seed if ep == 1 else None)
-            agent.reset()
-            tracker = EpisodeTracker(train_env.noop_action)
-            state = agent.discretize(obs)
-            action = agent.select(state)
-            td_abs = 0.0
-            while True:
-                obs, reward, terminated, truncated, info = train_env.step(action)
-                tracker.record(action, reward, info)
-                next_state = agent.discretize(obs)
-                if terminated:
-                    td_abs += abs(agent.update(state, action, reward, next_state, None, True))
-                    break
-                next_action = agent.select(next_state)
-                td_abs += abs(agent.update(state, action, reward, next_state, next_action, False))
-                state, action = next_state, next_action
-                if truncated:
-                    break
-            summary = tracker.summary()
-            summary.update(episode=ep, epsilon=agent.epsilon, table_size=agent.table_size,
-                           mean_abs_td=td_abs / max(1, summary["steps"]))
-            if ep % opts.log_interval == 0:
+            tracker = EpisodeTracker(stats=lambda: AutoscalingStats(train_env.noop_action))
+            run = learner.run_episode(seed=opts.seed if ep == 1 else None, on_step=tracker.record)
+            summary = dict(tracker.episodes[-1].details)
+            summary.update(episode=ep, **run.report)
+            if algorithm == "sarsa" and ep % opts.log_interval == 0:
                 job.log.debug("traces after episode %d: %s (table %d states)", ep,
                               format_kv(agent.trace_summary()), agent.table_size)
-            agent.decay_epsilon()
             job.after_episode(agent, ep, summary, eval_env)
     except KeyboardInterrupt:
         interrupted = True
     return job.wrap_up(agent, eval_env, interrupted=interrupted)
+
+
+def train_sarsa(opts: TrainOptions, params: SarsaParams | None = None, *,
+                on_episode: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
+    return _train("sarsa", opts, params or SarsaParams(), on_episode)
 
 
 def train_dqn(opts: TrainOptions, params: DQNParams | None = None, *,
               on_episode: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
-    params = params or DQNParams()
-    _validate(opts)
-    train_env, eval_env = _envs(opts)
-    agent = make_dqn(train_env, params, seed=opts.seed, metadata=_metadata(train_env, eval_env))
-    job = _Run("dqn", opts, params, train_env, on_episode)
-    interrupted = False
-    try:
-        for ep in range(1, opts.episodes + 1):
-            obs, _ = train_env.reset(seed=opts.seed if ep == 1 else None)
-            tracker = EpisodeTracker(train_env.noop_action)
-            losses: list[float] = []
-            while True:
-                action = agent.act(obs, greedy=False)
-                next_obs, reward, terminated, truncated, info = train_env.step(action)
-                tracker.record(action, reward, info)
-                loss = agent.remember(obs, action, reward, next_obs, terminated)
-                if loss is not None:
-                    losses.append(loss)
-                obs = next_obs
-                if terminated or truncated:
-                    break
-            summary = tracker.summary()
-            summary.update(
-                episode=ep,
-                epsilon=agent.epsilon,
-                mean_loss=(sum(losses) / len(losses)) if losses else None,
-                buffer_size=len(agent.buffer),
-                target_syncs=agent.target_syncs,
-            )
-            agent.end_episode()
-            job.after_episode(agent, ep, summary, eval_env)
-    except KeyboardInterrupt:
-        interrupted = True
-    return job.wrap_up(agent, eval_env, interrupted=interrupted)
+    return _train("dqn", opts, params or DQNParams(), on_episode)

@@ -9,6 +9,7 @@ step-by-step update rules; these adapters only drive them through an env.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -28,9 +29,26 @@ def _require_discrete(algorithm: str, env: gym.Env) -> None:
         )
 
 
+@dataclass
+class EpisodeRun:
+    """What one `run_episode` did: its steps, whether the episode ended (or
+    was cut short by the step limit or the callback), and the learner's own
+    figures for it (epsilon, mean |TD error| or loss), read before the
+    end-of-episode decay."""
+
+    steps: int
+    ended: bool
+    stopped: bool
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+StepCallback = Callable[[Any, float, bool, bool, dict], Any]
+
+
 class _EpisodicLearner(ABC):
-    """Shared driving loop: one env step at a time, `callback(info)` after each
-    (returning False stops), a reset at every episode end."""
+    """The one driving loop of SARSA(λ) and the DQN, for `cli-ai tune` and the
+    autoscaling toolkit alike: one env step at a time, the agent's update after
+    each, its per-episode bookkeeping (epsilon decay) when an episode ends."""
 
     suffix = ".bin"
 
@@ -40,17 +58,33 @@ class _EpisodicLearner(ABC):
         self.seed = seed
 
     def learn(self, total_timesteps: int, callback: Callable[[dict], bool] | None = None) -> "_EpisodicLearner":
-        obs, _ = self.env.reset(seed=self.seed)
-        self.begin_episode(obs)
-        for _ in range(total_timesteps):
-            obs, stop, done = self.step(obs, callback)
-            if stop:
+        """Train for `total_timesteps` steps; `callback(info)` after each step, False stops."""
+        on_step = None if callback is None else (lambda action, reward, terminated, truncated, info: callback(info))
+        steps, seed = 0, self.seed
+        while steps < total_timesteps:
+            run = self.run_episode(seed=seed, max_steps=total_timesteps - steps, on_step=on_step)
+            steps, seed = steps + run.steps, None
+            if run.stopped:
                 break
-            if done:
-                self.end_episode()
-                obs, _ = self.env.reset()
-                self.begin_episode(obs)
         return self
+
+    def run_episode(self, *, seed: int | None = None, max_steps: int | None = None,
+                    on_step: StepCallback | None = None) -> EpisodeRun:
+        """One training episode from a reset; `on_step(action, reward,
+        terminated, truncated, info)` after each step, False stops."""
+        obs, _ = self.env.reset(seed=seed)
+        self.begin_episode(obs)
+        steps = 0
+        while max_steps is None or steps < max_steps:
+            action, obs, reward, terminated, truncated, info = self.step(obs)
+            steps += 1
+            if on_step is not None and on_step(action, reward, terminated, truncated, info) is False:
+                return EpisodeRun(steps, terminated or truncated, True)
+            if terminated or truncated:
+                report = self.episode_report(steps)
+                self.end_episode()
+                return EpisodeRun(steps, True, False, report)
+        return EpisodeRun(steps, False, False)
 
     def begin_episode(self, obs) -> None:
         self.agent.reset()
@@ -58,9 +92,12 @@ class _EpisodicLearner(ABC):
     def end_episode(self) -> None:
         """Per-episode bookkeeping (epsilon decay)."""
 
+    def episode_report(self, steps: int) -> dict[str, Any]:
+        return {"epsilon": self.agent.epsilon}
+
     @abstractmethod
-    def step(self, obs, callback) -> tuple[Any, bool, bool]:
-        """One env step and the agent's update: (next obs, stop requested, episode over)."""
+    def step(self, obs) -> tuple[Any, Any, float, bool, bool, dict]:
+        """One env step and the agent's update: (action, next obs, reward, terminated, truncated, info)."""
 
     def predict(self, obs, state: Any = None, episode_start: Any = None, deterministic: bool = True):
         return int(self.agent.act(np.asarray(obs, dtype=np.float32), greedy=deterministic)), state
@@ -79,21 +116,27 @@ class SarsaLearner(_EpisodicLearner):
         self.agent.reset()
         self._state = self.agent.discretize(obs)
         self._action = self.agent.select(self._state)
+        self._td_abs = 0.0
 
     def end_episode(self) -> None:
         self.agent.decay_epsilon()
 
-    def step(self, obs, callback):
-        next_obs, reward, terminated, truncated, info = self.env.step(self._action)
+    def episode_report(self, steps: int) -> dict[str, Any]:
+        return {"epsilon": self.agent.epsilon, "table_size": self.agent.table_size,
+                "mean_abs_td": self._td_abs / max(1, steps)}
+
+    def step(self, obs):
+        action = self._action
+        next_obs, reward, terminated, truncated, info = self.env.step(action)
         next_state = self.agent.discretize(next_obs)
         if terminated:
-            self.agent.update(self._state, self._action, reward, next_state, None, True)
+            td = self.agent.update(self._state, action, reward, next_state, None, True)
         else:
             next_action = self.agent.select(next_state)
-            self.agent.update(self._state, self._action, reward, next_state, next_action, False)
+            td = self.agent.update(self._state, action, reward, next_state, next_action, False)
             self._state, self._action = next_state, next_action
-        stop = callback is not None and callback(info) is False
-        return next_obs, stop, terminated or truncated
+        self._td_abs += abs(td)
+        return action, next_obs, reward, terminated, truncated, info
 
     def predict(self, obs, state: Any = None, episode_start: Any = None, deterministic: bool = True):
         return int(self.agent.select(self.agent.discretize(obs), greedy=deterministic)), state
@@ -104,15 +147,24 @@ class DQNLearner(_EpisodicLearner):
 
     suffix = ".pt"
 
+    def begin_episode(self, obs) -> None:
+        self._losses: list[float] = []
+
     def end_episode(self) -> None:
         self.agent.end_episode()
 
-    def step(self, obs, callback):
+    def episode_report(self, steps: int) -> dict[str, Any]:
+        return {"epsilon": self.agent.epsilon,
+                "mean_loss": (sum(self._losses) / len(self._losses)) if self._losses else None,
+                "buffer_size": len(self.agent.buffer), "target_syncs": self.agent.target_syncs}
+
+    def step(self, obs):
         action = self.agent.act(obs, greedy=False)
         next_obs, reward, terminated, truncated, info = self.env.step(action)
-        self.agent.remember(obs, action, reward, next_obs, terminated)
-        stop = callback is not None and callback(info) is False
-        return next_obs, stop, terminated or truncated
+        loss = self.agent.remember(obs, action, reward, next_obs, terminated)
+        if loss is not None:
+            self._losses.append(loss)
+        return action, next_obs, reward, terminated, truncated, info
 
 
 def build_episodic(algorithm: str, env: gym.Env, tc, *, seed: int | None = None):
