@@ -36,6 +36,62 @@ def sysctl_commands(config: Mapping[str, Value]) -> list[str]:
     return lines
 
 
+def json_safe(value: Any) -> Any:
+    """`value` as plain JSON data: numpy scalars as numbers, paths as text,
+    NaN and infinities as null (JSON has neither)."""
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        try:
+            value = value.item()
+        except (ValueError, AttributeError):
+            pass
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def write_json(path: str | os.PathLike, payload: Any) -> Path:
+    """Write JSON atomically (a temp file renamed over the target), so a
+    crash never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(json_safe(payload), indent=2, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    from cli_ai.errors import BadInputError
+
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BadInputError(f"{path}: no such file") from None
+    except json.JSONDecodeError as exc:
+        raise BadInputError(f"{path}: line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg})") from None
+
+
+def unique_dir(parent: str | os.PathLike, name: str, *, separator: str = "-") -> Path:
+    """parent/name, created; parent/name<sep>1, <sep>2, ... when it exists
+    already (two runs in the same instant): a run never writes into another's."""
+    parent = Path(parent)
+    parent.mkdir(parents=True, exist_ok=True)
+    candidate, n = parent / name, 0
+    while True:
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            n += 1
+            candidate = parent / f"{name}{separator}{n}"
+
+
 @dataclass
 class TuningResult:
     workload: str
@@ -137,18 +193,20 @@ def trajectory_row(rec: StepRecord) -> dict[str, Any]:
 
 
 class RunDirectory:
-    """runs/<stamp>/ and its files; also an event sink that writes steps as they come."""
+    """A run's own directory and its files; also an event sink that writes
+    steps as they come. Knob runs and `cli-ai tune` policy runs use
+    runs/<UTC stamp>/ (spec.json, trajectory.csv, result.json, the model,
+    plots/); the autoscaling toolkit's seed-002 layout is a subclass."""
+
+    # The suffix that tells apart two runs started in the same instant.
+    separator = "-"
+    # Sub-directories created with the run directory.
+    subdirs: tuple[str, ...] = ()
 
     def __init__(self, base: str | os.PathLike | None = None, stamp: str | None = None):
-        base_dir = Path(base) if base else Path("runs")
-        stamp = stamp or utc_stamp()
-        path = base_dir / stamp
-        n = 1
-        while path.exists():  # two runs in the same 10 ms: never overwrite
-            path = base_dir / f"{stamp}-{n}"
-            n += 1
-        self.path = path
-        self.path.mkdir(parents=True)
+        self.path = unique_dir(Path(base) if base else Path("runs"), stamp or utc_stamp(), separator=self.separator)
+        for sub in self.subdirs:
+            (self.path / sub).mkdir()
         self.trajectory = self.path / "trajectory.csv"
         self._fields: list[str] = []
         self._fh = None
@@ -161,11 +219,7 @@ class RunDirectory:
         self.extra_columns = None
 
     def write_json(self, name: str, payload: Any) -> Path:
-        p = self.path / name
-        tmp = p.with_suffix(p.suffix + ".tmp")
-        tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n")
-        os.replace(tmp, p)
-        return p
+        return write_json(self.path / name, payload)
 
     def add_row(self, row: Mapping[str, Any]) -> None:
         new = [k for k in row if k not in self._fields]

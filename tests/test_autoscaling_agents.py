@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -155,11 +156,13 @@ def test_dqn_trains_checkpoints_and_loads_back(tmp_path):
         result = train_dqn(opts, params)
     finally:
         train_module.build_env = original
-    models = result.run_dir / "models"
+    models = Path(result.run_dir) / "models"
     assert sorted(p.name for p in models.iterdir()) == ["dqn_ep0002.pt", "dqn_final.pt"]
-    assert result.metrics[-1]["mean_loss"] is not None
-    assert result.metrics[-1]["target_syncs"] > 0
-    assert result.metrics[-1]["epsilon"] == pytest.approx(0.9**3)
+    episodes = result.extra["training_episodes"]
+    assert result.extra["episodes"] == 4 and result.stopped_reason == "episodes done"
+    assert episodes[-1]["mean_loss"] is not None
+    assert episodes[-1]["target_syncs"] > 0
+    assert episodes[-1]["epsilon"] == pytest.approx(0.9**3)
     agent = DQNAgent.load(models / "dqn_final.pt")
     assert agent.hidden_layers == [16, 16] and agent.learn_steps > 0
     assert agent.metadata["env_config"]["workload"]["name"] == "tiny"

@@ -93,7 +93,7 @@ def _finish_training(console, result) -> None:
     from cli_ai.errors import EXIT_INTERRUPTED
 
     training_result(console, result)
-    if result.interrupted:
+    if result.stopped_reason == "interrupted":
         raise typer.Exit(EXIT_INTERRUPTED)
 
 

@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from cli_ai.autoscale.episodes import STEP_FIELDS, aggregate, run_episode
-from cli_ai.autoscale.rundir import close_logger, file_logger, format_kv, read_json, timestamp, unique_dir, write_json
+from cli_ai.autoscale.rundir import close_logger, file_logger, format_kv, timestamp
 from cli_ai.autoscale.settings import AGENT_NAMES, BASELINE_NAMES, build_env, env_config_of, load_model, make_policy
 from cli_ai.errors import BadInputError
+from cli_ai.results import json_safe, read_json, unique_dir, write_json
 
 RESULTS = "aggregated_results.json"
 
@@ -220,6 +221,4 @@ def _mkdir(p: Path) -> Path:
 def _json_roundtrip(value: Any) -> Any:
     import json
 
-    from cli_ai.autoscale.rundir import _clean
-
-    return json.loads(json.dumps(_clean(value)))
+    return json.loads(json.dumps(json_safe(value)))

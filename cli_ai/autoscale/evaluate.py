@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from cli_ai.autoscale.episodes import aggregate, run_episode
-from cli_ai.autoscale.rundir import timestamp, write_json
+from cli_ai.autoscale.rundir import timestamp
 from cli_ai.autoscale.settings import BASELINE_NAMES, build_env, check_compatible, env_config_of, load_model, make_policy
 from cli_ai.errors import BadInputError
+from cli_ai.results import write_json
 
 DEFAULT_OUTPUT = {"sarsa": "runs/eval_results.json", "dqn": "runs/dqn_eval_results.json"}
 

@@ -23,7 +23,7 @@ _KV = re.compile(r"(\w+)=(\S+)")
 
 def load_training_metrics(path: str | Path) -> list[dict[str, Any]]:
     """Episode metrics from ``training_metrics.json`` or ``logs/training.log``."""
-    from cli_ai.autoscale.rundir import read_json
+    from cli_ai.results import read_json
 
     p = Path(path)
     if p.is_dir():
@@ -62,7 +62,7 @@ def load_training_metrics(path: str | Path) -> list[dict[str, Any]]:
 def load_evaluations(path: str | Path | None) -> list[dict[str, Any]]:
     if path is None:
         return []
-    from cli_ai.autoscale.rundir import read_json
+    from cli_ai.results import read_json
 
     data = read_json(Path(path))
     evals = data.get("evaluations") if isinstance(data, Mapping) else data

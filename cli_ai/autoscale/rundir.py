@@ -16,13 +16,12 @@ The DQN's live under ``dqn_run_<timestamp>/`` with ``.pt`` models; comparisons u
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from cli_ai.results import RunDirectory
 
 MODEL_SUFFIX = {"sarsa": ".pkl", "dqn": ".pt"}
 
@@ -31,31 +30,20 @@ def timestamp() -> str:
     return time.strftime("%Y%m%d_%H%M%S")
 
 
-def unique_dir(parent: Path, name: str) -> Path:
-    """parent/name, or parent/name_1, _2, ... if it exists already (two runs in one second)."""
-    parent.mkdir(parents=True, exist_ok=True)
-    candidate = parent / name
-    n = 0
-    while True:
-        try:
-            candidate.mkdir()
-            return candidate
-        except FileExistsError:
-            n += 1
-            candidate = parent / f"{name}_{n}"
+class RunDir(RunDirectory):
+    """The engine's run directory in seed 002's layout: <algo>_run_<local
+    time>/ (``_1``, ``_2`` for two runs in one second) with logs/, models/, plots/."""
 
+    separator = "_"
+    subdirs = ("logs", "models", "plots")
 
-@dataclass
-class RunDir:
-    path: Path
-    algorithm: str
+    def __init__(self, output_dir: str | Path, algorithm: str):
+        super().__init__(output_dir, f"{algorithm}_run_{timestamp()}")
+        self.algorithm = algorithm
 
     @classmethod
     def create(cls, output_dir: str | Path, algorithm: str) -> "RunDir":
-        path = unique_dir(Path(output_dir), f"{algorithm}_run_{timestamp()}")
-        for sub in ("logs", "models", "plots"):
-            (path / sub).mkdir()
-        return cls(path, algorithm)
+        return cls(output_dir, algorithm)
 
     @property
     def logs(self) -> Path:
@@ -114,43 +102,6 @@ def close_logger(logger: logging.Logger) -> None:
     for h in list(logger.handlers):
         logger.removeHandler(h)
         h.close()
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        try:
-            value = value.item()
-        except (ValueError, AttributeError):
-            pass
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
-def write_json(path: Path, data: Any) -> Path:
-    """Write JSON atomically (a temp file renamed over the target)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(_clean(data), indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
-
-
-def read_json(path: Path) -> Any:
-    from cli_ai.errors import BadInputError
-
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BadInputError(f"{path}: no such file") from None
-    except json.JSONDecodeError as exc:
-        raise BadInputError(f"{path}: line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg})") from None
 
 
 def format_kv(values: dict[str, Any]) -> str:

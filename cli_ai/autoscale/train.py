@@ -5,21 +5,25 @@ shuffled, fixed seeds), one line per episode in ``logs/training.log``, checkpoin
 ``checkpoint_every`` episodes (each followed by ``eval_episodes`` greedy roll-outs when
 that is above 0), the final model and a final evaluation, ``training_metrics.json``,
 ``evaluation_metrics.json`` and ``plots/training_curves.png``. Ctrl+C stops training
-after saving ``models/<algo>_interrupt.<ext>`` and the metrics so far;
-`TrainResult.interrupted` says so and `episodes_done` how many episodes completed.
+after saving ``models/<algo>_interrupt.<ext>`` and the metrics so far. The
+result is the engine's `TuningResult` (as for `cli-ai tune`): its
+`stopped_reason` is "interrupted" then, and `extra` holds the episodes
+completed and planned, each training episode's summary, the checkpoint
+evaluations and the final one.
 Nothing here prints: progress goes to the `on_episode` callback.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from cli_ai.autoscale.episodes import evaluate, evaluation_seeds
-from cli_ai.autoscale.rundir import RunDir, close_logger, format_kv, write_json
+from cli_ai.autoscale.rundir import RunDir, close_logger, format_kv
 from cli_ai.autoscale.settings import build_env
+from cli_ai.results import TuningResult, write_json
 from cli_ai.tactician.agents.episodic_params import DQNParams, SarsaParams, make_dqn, make_sarsa
 from cli_ai.tactician.envs.autoscaling_stats import AutoscalingStats
 from cli_ai.tactician.episodes import EpisodeTracker
@@ -56,24 +60,6 @@ class TrainOptions:
             "scale_steps": self.scale_steps,
             "reward": {"worker_weight": self.worker_weight} if self.worker_weight is not None else None,
         }
-
-
-@dataclass
-class TrainResult:
-    run_dir: Path
-    algorithm: str
-    episodes_done: int
-    episodes_planned: int
-    interrupted: bool
-    model: Path
-    metrics: list[dict[str, Any]] = field(default_factory=list)
-    evaluations: list[dict[str, Any]] = field(default_factory=list)
-    plot: Path | None = None
-    wall_time: float = 0.0
-
-    @property
-    def final_evaluation(self) -> dict[str, Any] | None:
-        return self.evaluations[-1] if self.evaluations else None
 
 
 def _validate(opts: TrainOptions) -> None:
@@ -166,7 +152,7 @@ class _Run:
             if opts.eval_episodes > 0:
                 self.evaluation(eval_env, agent, ep, path)
 
-    def wrap_up(self, agent, eval_env, *, interrupted: bool) -> TrainResult:
+    def wrap_up(self, agent, eval_env, *, interrupted: bool) -> TuningResult:
         """The final model and evaluation (unless interrupted), the artefacts, closed envs."""
         if not interrupted:
             interrupted = _final(self, agent, eval_env)
@@ -175,7 +161,7 @@ class _Run:
         eval_env.close()
         return result
 
-    def finish(self, agent, *, interrupted: bool) -> TrainResult:
+    def finish(self, agent, *, interrupted: bool) -> TuningResult:
         run = self.run
         if interrupted:
             model = agent.save(run.model("interrupt"))
@@ -201,17 +187,19 @@ class _Run:
         wall = time.perf_counter() - self.started
         self.log.info("done in %.1f s: %d episodes, model %s", wall, len(self.metrics), model.relative_to(run.path))
         close_logger(self.log)
-        return TrainResult(
-            run_dir=run.path,
-            algorithm=run.algorithm,
-            episodes_done=len(self.metrics),
-            episodes_planned=self.opts.episodes,
-            interrupted=interrupted,
-            model=model,
-            metrics=self.metrics,
-            evaluations=self.evaluations,
-            plot=plot,
-            wall_time=wall,
+        final = self.evaluations[-1] if self.evaluations else None  # the latest checkpoint's when interrupted
+        return TuningResult(
+            workload=self.train_env.workload.name, target="autoscaling", applicable=False,
+            metric="total_reward", direction="maximize", algorithm=run.algorithm,
+            budget=self.opts.episodes, simulated=True, baseline_config={}, best_config={},
+            baseline=None, best=final["reward_mean"] if final else None, improvement=None,
+            evaluations=sum(int(m["steps"]) for m in self.metrics), failed_steps=0,
+            stopped_reason="interrupted" if interrupted else "episodes done", success=not interrupted,
+            duration_s=wall, run_dir=str(run.path), model_path=str(model), seed=self.opts.seed,
+            extra={"kind": "policy", "episodes": len(self.metrics), "episodes_planned": self.opts.episodes,
+                   "budget_is": "training episodes", "training_episodes": self.metrics,
+                   "checkpoint_evaluations": self.evaluations, "evaluation": final,
+                   "plot": str(plot) if plot else None},
         )
 
 
@@ -231,7 +219,7 @@ def _metadata(train_env, eval_env) -> dict[str, Any]:
     return {"env_config": eval_env.env_config(), "observation_names": list(train_env.observation_names)}
 
 
-def _train(algorithm: str, opts: TrainOptions, params: Any, on_episode) -> TrainResult:
+def _train(algorithm: str, opts: TrainOptions, params: Any, on_episode) -> TuningResult:
     """The toolkit's training loop over the engine's learner (the same
     SARSA(λ) and DQN loop `cli-ai tune` drives), one logged episode at a time."""
     from cli_ai.tactician.agents.episodic import DQNLearner, SarsaLearner
@@ -262,10 +250,10 @@ def _train(algorithm: str, opts: TrainOptions, params: Any, on_episode) -> Train
 
 
 def train_sarsa(opts: TrainOptions, params: SarsaParams | None = None, *,
-                on_episode: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
+                on_episode: Callable[[dict[str, Any]], None] | None = None) -> TuningResult:
     return _train("sarsa", opts, params or SarsaParams(), on_episode)
 
 
 def train_dqn(opts: TrainOptions, params: DQNParams | None = None, *,
-              on_episode: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
+              on_episode: Callable[[dict[str, Any]], None] | None = None) -> TuningResult:
     return _train("dqn", opts, params or DQNParams(), on_episode)

@@ -70,43 +70,48 @@ def _pm(agg: Mapping[str, Any], key: str, fmt: str = "{:.3f}") -> str:
 
 
 def training_result(console, result) -> None:
-    """Where the run went and how the final evaluation looked."""
+    """Where the run went and how the final evaluation looked (`result` is
+    the `TuningResult` of a toolkit training run)."""
+    extra = result.extra
+    interrupted = result.stopped_reason == "interrupted"
+    evaluation = extra.get("evaluation")
     if console.json_mode:
         console.json({
             "run_dir": str(result.run_dir),
-            "model": str(result.model),
-            "episodes_completed": result.episodes_done,
-            "episodes_planned": result.episodes_planned,
-            "interrupted": result.interrupted,
-            "wall_time_s": round(result.wall_time, 2),
-            "final_evaluation": {k: v for k, v in (result.final_evaluation or {}).items() if k != "per_episode"},
+            "model": str(result.model_path),
+            "episodes_completed": extra["episodes"],
+            "episodes_planned": extra["episodes_planned"],
+            "interrupted": interrupted,
+            "wall_time_s": round(result.duration_s, 2),
+            "final_evaluation": {k: v for k, v in (evaluation or {}).items() if k != "per_episode"},
         })
         return
-    if result.interrupted:
+    if interrupted:
         console.warn(
-            f"interrupted after {result.episodes_done} of {result.episodes_planned} episodes; "
-            f"saved {result.model}"
+            f"interrupted after {extra['episodes']} of {extra['episodes_planned']} episodes; "
+            f"saved {result.model_path}"
         )
     table = Table(title=f"{result.algorithm.upper()} training", title_justify="left", show_header=False)
     table.add_column("key", style="bold")
     table.add_column("value")
     table.add_row("run directory", escape(str(result.run_dir)))
-    table.add_row("model", escape(str(result.model)))
-    table.add_row("episodes", f"{result.episodes_done} of {result.episodes_planned}")
-    table.add_row("wall time", f"{result.wall_time:.1f} s")
-    if result.metrics:
-        last = result.metrics[-min(10, len(result.metrics)):]
+    table.add_row("model", escape(str(result.model_path)))
+    table.add_row("episodes", f"{extra['episodes']} of {extra['episodes_planned']}")
+    table.add_row("wall time", f"{result.duration_s:.1f} s")
+    metrics = extra.get("training_episodes") or []
+    if metrics:
+        last = metrics[-min(10, len(metrics)):]
         mean = sum(m["total_reward"] for m in last) / len(last)
         table.add_row(f"training reward (last {len(last)})", f"{mean:.3f}")
-    ev = result.final_evaluation
+    ev = evaluation
     if ev:
         table.add_row(f"evaluation ({ev['episodes']} greedy episodes)", "")
         table.add_row("  total reward", _pm(ev, "total_reward"))
         table.add_row("  final QoS", _pm(ev, "final_qos"))
         table.add_row("  mean workers", _pm(ev, "mean_workers", "{:.2f}"))
         table.add_row("  scaling actions", _pm(ev, "scaling_actions", "{:.1f}"))
-    if result.plot:
-        table.add_row("plot", escape(str(result.plot)))
+    if extra.get("plot"):
+        table.add_row("plot", escape(str(extra["plot"])))
     console.out.print(table)
 
 
