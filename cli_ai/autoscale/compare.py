@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from cli_ai.autoscale.episodes import STEP_FIELDS, aggregate, run_episode
+from cli_ai.autoscale.episodes import STEP_FIELDS, aggregate, run_episodes
 from cli_ai.autoscale.rundir import close_logger, file_logger, format_kv, timestamp
 from cli_ai.autoscale.settings import AGENT_NAMES, BASELINE_NAMES, build_env, env_config_of, load_model, make_policy
 from cli_ai.errors import BadInputError
@@ -150,17 +150,16 @@ def run_compare(
                 for summary in cache[name].get("episodes", []):
                     on_episode(name, summary)
             continue
-        policy = policies[name]
         rows: list[dict[str, Any]] = []
-        summaries = []
-        for i, s in enumerate(seeds):
-            summary = run_episode(env, policy, seed=s, greedy=True, episode=i, step_rows=rows)
-            summaries.append(summary)
-            log.info("%s episode %d seed %d: %s", name, i, s, format_kv(
+
+        def logged(summary: dict[str, Any], name: str = name) -> None:
+            log.info("%s episode %d seed %d: %s", name, summary["episode"], summary["seed"], format_kv(
                 {k: summary[k] for k in ("total_reward", "mean_qos", "final_qos", "mean_workers", "max_workers",
                                          "scaling_actions", "noop_actions")}))
             if on_episode is not None:
                 on_episode(name, summary)
+
+        summaries = run_episodes(env, policies[name], seeds, step_rows=rows, on_episode=logged)
         results[name] = {"aggregate": aggregate(summaries), "episodes": summaries}
         _write_steps(steps_path, rows)
     env.close()

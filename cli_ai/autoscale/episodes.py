@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from cli_ai.tactician.envs.autoscaling_stats import AutoscalingStats
-from cli_ai.tactician.episodes import EpisodeTracker
+from cli_ai.tactician.compare import run_episodes as core_run_episodes
 
 SUMMARY_KEYS = (
     "total_reward",
@@ -60,46 +60,33 @@ def step_row(episode: int, seed: int | None, info: dict[str, Any]) -> dict[str, 
     return row
 
 
-def run_episode(
-    env,
-    policy,
-    *,
-    seed: int | None = None,
-    greedy: bool = True,
-    episode: int = 0,
-    step_rows: list | None = None,
-    on_step: Callable[[dict[str, Any]], None] | None = None,
-) -> dict[str, Any]:
-    """One roll-out; returns its summary (with the seed), appending per-step rows if asked."""
-    unwrapped = env.unwrapped
-    obs, _ = env.reset(seed=seed)
-    policy.reset()
-    tracker = EpisodeTracker(stats=lambda: AutoscalingStats(unwrapped.noop_action))
-    while True:
-        action = policy.act(obs, greedy=greedy)
-        obs, reward, terminated, truncated, info = env.step(action)
-        closed = tracker.record(action, reward, terminated, truncated, info)
+def run_episodes(env, policy, seeds: Sequence[int], *, first_index: int = 0, step_rows: list | None = None,
+                 on_episode: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    """Greedy roll-outs on the seeded episodes (the engine's compare core):
+    one summary each (with its index and seed), per-step rows if asked."""
+    noop = env.unwrapped.noop_action
+
+    def on_step(i: int, seed: int, info) -> None:
         if step_rows is not None:
-            step_rows.append(step_row(episode, seed, info))
-        if on_step is not None:
-            on_step(info)
-        if closed is not None:
-            break
-    out = dict(closed.details)
-    out["episode"] = episode
-    out["seed"] = seed
-    return out
+            step_rows.append(step_row(first_index + i, seed, info))
+
+    def summarize(_env, episode, i: int, seed: int) -> dict[str, Any]:
+        return {**episode.details, "episode": first_index + i, "seed": seed}
+
+    return core_run_episodes(env, policy, seeds, summarize=summarize, stats=lambda: AutoscalingStats(noop),
+                             on_step=on_step, on_episode=on_episode)
+
+
+def run_episode(env, policy, *, seed: int | None = None, episode: int = 0,
+                step_rows: list | None = None) -> dict[str, Any]:
+    """One greedy roll-out; its summary (with the seed), appending per-step rows if asked."""
+    return run_episodes(env, policy, [seed], first_index=episode, step_rows=step_rows)[0]
 
 
 def evaluate(env, policy, seeds: Sequence[int], *, step_rows: list | None = None,
              on_episode: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Greedy roll-outs on the given seeds; per-episode summaries and their aggregate."""
-    episodes = []
-    for i, seed in enumerate(seeds):
-        summary = run_episode(env, policy, seed=int(seed), greedy=True, episode=i, step_rows=step_rows)
-        episodes.append(summary)
-        if on_episode is not None:
-            on_episode(summary)
+    episodes = run_episodes(env, policy, [int(s) for s in seeds], step_rows=step_rows, on_episode=on_episode)
     return {"episodes": len(episodes), "seeds": [int(s) for s in seeds], **aggregate(episodes), "per_episode": episodes}
 
 

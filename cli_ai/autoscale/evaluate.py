@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from cli_ai.autoscale.episodes import aggregate, run_episode
+from cli_ai.autoscale.episodes import aggregate, run_episodes
 from cli_ai.autoscale.rundir import timestamp
 from cli_ai.autoscale.settings import BASELINE_NAMES, build_env, check_compatible, env_config_of, load_model, make_policy
 from cli_ai.errors import BadInputError
@@ -73,12 +73,7 @@ def run_test(
             policy = agent
         seeds = [seed + i for i in range(episodes)]
         started = time.perf_counter()
-        summaries = []
-        for i, s in enumerate(seeds):
-            summary = run_episode(env, policy, seed=s, greedy=True, episode=i)
-            summaries.append(summary)
-            if on_episode is not None:
-                on_episode(summary)
+        summaries = run_episodes(env, policy, seeds, on_episode=on_episode)
         wall = time.perf_counter() - started
         report = {
             "created": timestamp(),

@@ -131,25 +131,18 @@ def load_model(path: str | Path, env):
 
 
 def run_policy(spec: TuningSpec, policy: Any, episodes: int, seed: int) -> dict[str, Any]:
-    """Roll `policy` (anything with SB3's predict) over `episodes` seeded episodes."""
+    """Roll `policy` over `episodes` seeded episodes (the engine's compare core)."""
+    from cli_ai.tactician.compare import run_episodes
+
+    def summarize(env, episode, _i: int, _seed: int) -> dict[str, Any]:
+        return {"summary": env.episode_summary(), "latencies_s": env.latencies_s(), "return": episode.reward}
+
     env = build_env(spec)
-    summaries, latencies, returns = [], [], []
-    for e in range(episodes):
-        obs, _ = env.reset(seed=seed + e)
-        if hasattr(policy, "reset"):
-            policy.reset()
-        state, start, done, total = None, True, False, 0.0
-        while not done:
-            action, state = policy.predict(obs, state=state, episode_start=np.array([start]), deterministic=True)
-            start = False
-            obs, reward, terminated, truncated, _ = env.step(int(np.asarray(action).reshape(-1)[0]))
-            total += reward
-            done = terminated or truncated
-        summaries.append(env.episode_summary())
-        latencies.append(env.latencies_s())
-        returns.append(total)
-    return {"summaries": summaries, "latencies_s": np.concatenate(latencies) if latencies else np.zeros(0),
-            "returns": returns}
+    runs = run_episodes(env, policy, [seed + e for e in range(episodes)], summarize=summarize)
+    latencies = [r["latencies_s"] for r in runs]
+    return {"summaries": [r["summary"] for r in runs],
+            "latencies_s": np.concatenate(latencies) if latencies else np.zeros(0),
+            "returns": [r["return"] for r in runs]}
 
 
 def summarize(run: dict[str, Any]) -> dict[str, Any]:
