@@ -19,15 +19,13 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from cli_ai.events import Event
-from cli_ai.core.backend import Value, to_json_value
-from cli_ai.tactician.loop import StepRecord
+from cli_ai.core.backend import Value, format_sysctl_value, to_json_value
+from cli_ai.core.records import StepRecord
 
 RESULT_VERSION = 1
 
 
 def sysctl_commands(config: Mapping[str, Value]) -> list[str]:
-    from cli_ai.tactician.backends.sysctl import format_sysctl_value
-
     lines = []
     for name, value in config.items():
         text = format_sysctl_value(value)

@@ -57,3 +57,14 @@ def same_value(a: Value, b: Value) -> bool:
     if isinstance(a, str) or isinstance(b, str):
         return " ".join(str(a).split()) == " ".join(str(b).split())
     return a == b
+
+
+def format_sysctl_value(value: Value) -> str:
+    """A value as /proc/sys and sysctl.d files spell it (vectors tab-separated)."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, (tuple, list)):
+        return "\t".join(str(int(v)) for v in value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)

@@ -18,44 +18,14 @@ import json
 import math
 import statistics
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import gymnasium as gym
 
 from cli_ai.events import Event, EventSink, null_sink
 from cli_ai.core.backend import Value, to_json_value
-
-
-@dataclass
-class StepRecord:
-    """One benchmark evaluation. Index 0 is the baseline."""
-
-    index: int
-    values: dict[str, Value]
-    metric: float | None
-    reward: float | None = None
-    components: dict[str, float] = field(default_factory=dict)
-    metrics: dict[str, float] = field(default_factory=dict)
-    system: dict[str, float] = field(default_factory=dict)
-    duration_s: float = 0.0
-    failed: bool = False
-    error: str | None = None
-    is_best: bool = False
-    improvement_pct: float | None = None
-    elapsed_s: float = 0.0
-    phase: str = "search"  # baseline | search | recheck
-
-    @property
-    def usable(self) -> bool:
-        return not self.failed and self.metric is not None and math.isfinite(self.metric)
-
-    def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["values"] = {k: to_json_value(v) for k, v in self.values.items()}
-        if d["metric"] is not None and not math.isfinite(d["metric"]):
-            d["metric"] = None
-        return d
+from cli_ai.core.records import StepRecord  # noqa: F401  (part of this module's public names)
 
 
 def improvement_pct(value: float, baseline: float, direction: str) -> float:

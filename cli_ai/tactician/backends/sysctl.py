@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from cli_ai.errors import BackendWriteError, SafetyError
-from cli_ai.core.backend import Backend, Value, same_value
+from cli_ai.core.backend import Backend, Value, format_sysctl_value, same_value  # noqa: F401  (re-exported)
 
 PROC_SYS = "/proc/sys"
 
@@ -23,16 +23,6 @@ def parse_sysctl_text(text: str) -> Value:
     if len(numbers) == 1:
         return numbers[0]
     return tuple(numbers)
-
-
-def format_sysctl_value(value: Value) -> str:
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, (tuple, list)):
-        return "\t".join(str(int(v)) for v in value)
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
 
 
 class SysctlBackend(Backend):
