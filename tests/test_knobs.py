@@ -15,16 +15,35 @@ from cli_ai.tactician.knobs import Knob, KnobSpace, describe_range, repair_order
 def test_int_linear_endpoints_and_middle():
     k = Knob(KnobSpec("vm.dirty_ratio", "int", 5, 40))
     assert k.to_native([-1.0]) == 5 and k.to_native([1.0]) == 40
-    assert k.to_native([0.0]) == 22  # 22.5 rounds to even
+    assert k.to_native([0.0]) == 23  # 36 values, 36 equal bins: the middle opens the 19th
     assert k.to_native([7.0]) == 40 and k.to_native([-3.0]) == 5  # clamped
-    assert k.to_action(40)[0] == pytest.approx(1.0)
+    assert k.to_action(40)[0] == pytest.approx(1.0 - 1 / 36)  # the centre of the top bin
+
+
+def test_int_values_get_equal_width_bins():
+    """Uniform actions give every integer the same share: rounding gave the
+    range ends half-width bins (a 0..2 knob came out 25/50/25 %)."""
+    k = Knob(KnobSpec("small", "int", 0, 2))
+    actions = np.linspace(-1.0, 1.0, 30001)
+    counts = np.bincount([k.to_native([a]) for a in actions], minlength=3) / len(actions)
+    assert counts == pytest.approx([1 / 3, 1 / 3, 1 / 3], abs=0.001)
+    log = Knob(KnobSpec("pages", "int", 1, 8, scale="log"))
+    shares = np.bincount([log.to_native([a]) for a in actions], minlength=9)[1:] / len(actions)
+    widths = np.diff(np.log(np.arange(1, 10))) / np.log(9)  # bin [v, v+1) in log space
+    assert shares == pytest.approx(widths, abs=0.001)
+
+
+@pytest.mark.parametrize("lo,hi,scale", [(0, 2, "linear"), (5, 40, "linear"), (1, 64, "log"), (1000, 1300, "log")])
+def test_int_round_trips_every_value(lo, hi, scale):
+    k = Knob(KnobSpec("n", "int", lo, hi, scale=scale))
+    assert [k.to_native(k.to_action(v)) for v in range(lo, hi + 1)] == list(range(lo, hi + 1))
 
 
 def test_log_scale_spaces_orders_of_magnitude():
     k = Knob(KnobSpec("net.core.rmem_max", "int", 1000, 1_000_000, scale="log"))
-    assert k.to_native([0.0]) == 31623  # geometric middle
+    assert k.to_native([0.0]) == 31622  # the bin holding the geometric middle (31622.8)
     assert k.to_native([-1 / 3]) == 10000
-    assert k.to_action(100000)[0] == pytest.approx(1 / 3, abs=1e-6)
+    assert k.to_action(100000)[0] == pytest.approx(1 / 3, abs=1e-5)  # the centre of its bin
 
 
 def test_float_keeps_precision_and_range():

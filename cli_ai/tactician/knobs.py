@@ -1,7 +1,7 @@
 """Knobs: the map between an agent's normalized action in [-1, 1] and native values.
 
 Every knob type of the spec has one: int and float ranges (linear or log),
-bools (the sign of the action), enums (equal bins), and vectors (one dimension
+bools (the sign of the action), ints and enums (equal-width bins), and vectors (one dimension
 per element that may vary; fixed elements stay put; ordering constraints such
 as tcp_rmem's min <= default <= max are repaired). Results are rounded and
 clamped inside the (already safety-narrowed) range, so the agent can never ask
@@ -61,16 +61,37 @@ def _range_to_unit(x: float, lo: float, hi: float, scale: str) -> float:
     return float(min(max(2.0 * t - 1.0, -1.0), 1.0))
 
 
-def _to_int(x: float, lo: int, hi: int) -> int:
-    # Clamp in the integer domain: ranges such as fs.file-max reach 2**63-1,
-    # beyond what a float holds exactly.
-    if isinstance(x, int):
-        return min(max(x, int(lo)), int(hi))
-    if x >= hi:
-        return int(hi)
-    if x <= lo:
-        return int(lo)
-    return min(max(int(round(x)), int(lo)), int(hi))
+def _unit_to_int(u: float, lo: int, hi: int, scale: str) -> int:
+    """u in [-1, 1] -> an integer in [lo, hi], every integer an equal-width
+    bin of the action (in log space on a log scale): rounding a continuous
+    value would give the two range ends half-width bins (a 0..2 knob would
+    come out 25/50/25 % under uniform actions instead of a third each)."""
+    lo, hi = int(lo), int(hi)
+    t = (min(max(u, -1.0), 1.0) + 1.0) / 2.0
+    if t <= 0.0 or hi <= lo:
+        return lo
+    if t >= 1.0:
+        return hi
+    if scale == "log" and lo > 0:
+        # bins [v, v + 1) in log space: the value is floor of a log-uniform x in [lo, hi + 1)
+        x = math.exp(math.log(lo) + t * (math.log(hi + 1) - math.log(lo)))
+        return min(max(int(math.floor(x)), lo), hi)
+    n = hi - lo + 1
+    return min(lo + int(t * n), hi)
+
+
+def _int_to_unit(v: float, lo: int, hi: int, scale: str) -> float:
+    """The centre of integer v's bin (the inverse of `_unit_to_int`)."""
+    lo, hi = int(lo), int(hi)
+    if hi <= lo:
+        return 0.0
+    v = min(max(float(v), lo), hi)
+    if scale == "log" and lo > 0:
+        centre = 0.5 * (math.log(math.floor(v)) + math.log(math.floor(v) + 1))
+        t = (centre - math.log(lo)) / (math.log(hi + 1) - math.log(lo))
+    else:
+        t = (math.floor(v) - lo + 0.5) / (hi - lo + 1)
+    return float(min(max(2.0 * t - 1.0, -1.0), 1.0))
 
 
 @dataclass(frozen=True)
@@ -95,7 +116,7 @@ class Knob:
         s = self.spec
         u = float(action[0]) if len(action) else 0.0
         if s.type == "int":
-            return _to_int(_unit_to_range(u, s.min, s.max, s.scale), s.min, s.max)
+            return _unit_to_int(u, s.min, s.max, s.scale)
         if s.type == "float":
             return float(min(max(_unit_to_range(u, s.min, s.max, s.scale), s.min), s.max))
         if s.type == "bool":
@@ -114,7 +135,7 @@ class Knob:
             if el.fixed:
                 out.append(el.min)
             else:
-                out.append(_to_int(_unit_to_range(float(action[k]), el.min, el.max, el.scale), el.min, el.max))
+                out.append(_unit_to_int(float(action[k]), el.min, el.max, el.scale))
                 k += 1
         return tuple(repair_order(out, [(e.min, e.max) for e in elements], self.ordered))
 
@@ -127,6 +148,10 @@ class Knob:
                 x = float(value)  # type: ignore[arg-type]
             except (TypeError, ValueError):
                 return np.zeros(1, dtype=np.float32)
+            if not math.isfinite(x):
+                return np.zeros(1, dtype=np.float32)
+            if s.type == "int":
+                return np.array([_int_to_unit(x, s.min, s.max, s.scale)], dtype=np.float32)
             return np.array([_range_to_unit(x, s.min, s.max, s.scale)], dtype=np.float32)
         if s.type == "bool":
             on = value not in (0, "0", False, "false", "off", None)
@@ -143,7 +168,7 @@ class Knob:
             if el.fixed:
                 continue
             x = vals[j] if j < len(vals) else el.min
-            out.append(_range_to_unit(float(x), el.min, el.max, el.scale))
+            out.append(_int_to_unit(float(x), el.min, el.max, el.scale))
         return np.array(out, dtype=np.float32)
 
     def default_value(self) -> Value:
