@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 import pytest
 
 from cli_ai.errors import SpecError
@@ -132,10 +134,10 @@ def test_cdbtuner_positive_multiplier_only_on_positive():
 
 @pytest.mark.parametrize("bad", [M(float("nan"), 10), M(100, float("inf")), M(0.0, 10), M(100, -1.0)])
 def test_cdbtuner_invalid_metrics_give_penalty(bad):
-    r = make_reward({"mode": "cdbtuner", "reward_invalid_penalty": -5.0})
+    r = make_reward({"mode": "cdbtuner", "reward_invalid_penalty": -50.0})
     r.reset(M(100, 10))
     s = r.score(bad)
-    assert s.reward == -5.0 and s.components["invalid"] == 1.0 and not s.terminate
+    assert s.reward == -50.0 and s.components["invalid"] == 1.0 and not s.terminate
 
 
 def test_cdbtuner_invalid_patience_terminates_and_keeps_references():
@@ -320,10 +322,10 @@ def test_smaller_ema_alpha_reacts_slower():
 
 
 def test_hybrid_invalid_measurement_is_penalized_without_touching_the_emas():
-    r = make_reward({"mode": "hybrid", "reward_invalid_penalty": -2.0})
+    r = make_reward({"mode": "hybrid", "reward_invalid_penalty": -50.0})
     r.reset(M(10, 1000))
     s = r.score(M(float("nan"), 1000))
-    assert s.reward == -2.0 and s.components["invalid"] == 1.0
+    assert s.reward == -50.0 and s.components["invalid"] == 1.0
     ok = r.score(M(10, 1000))
     assert ok.components["throughput_ema"] == 10.0 and ok.components["delta_score"] == 0.0
 
@@ -427,3 +429,67 @@ def test_weighted_reward_hand_computed():
     assert r.components["performance"] == pytest.approx(0.223144, abs=1e-6)
     assert r.components["stability"] == 1.0  # stability clips its inputs to [0, 1]
     assert weighted_reward(80.0, 100.0, iowait=3.0).components["stability"] == 0.5
+
+
+# ---------------------------------------------------------------- failures are the worst outcome
+
+
+@pytest.mark.parametrize("mode", ["weighted", "cdbtuner", "instant", "delta", "hybrid"])
+@pytest.mark.parametrize("direction", ["maximize", "minimize"])
+def test_a_failure_scores_below_every_valid_measurement(mode, direction):
+    """The default penalties (-1) scored better than a very bad valid step
+    (cdbtuner about -5 at -90 % throughput, weighted down to -2.5), so an agent
+    was rewarded for provoking failures."""
+    from cli_ai.tactician.rewards import failure_reward
+
+    rng = np.random.default_rng(0)
+    r = make_reward({"mode": mode, "latency_weight": 1.0} if mode in ("instant", "delta", "hybrid") else {"mode": mode},
+                    direction)
+    r.reset(Measurement(metric=100.0, throughput=100.0, latency_ms=10.0, extra={"balance": 1.0}))
+    fail = failure_reward(r, -1.0)
+    invalid = r.score(Measurement(metric=float("nan"), throughput=float("nan"), latency_ms=float("nan"))).reward
+    worst = np.inf
+    for _ in range(3000):
+        # from 1000x worse to 1000x better, latencies up to minutes, heavy imbalance and pressure
+        tp, lat = 100.0 * 10 ** rng.uniform(-3, 3), 10.0 * 10 ** rng.uniform(-3, 4)
+        m = Measurement(metric=tp if direction == "maximize" else lat, throughput=tp, latency_ms=lat,
+                        iowait=rng.uniform(), memory_pressure=rng.uniform(), extra={"balance": rng.uniform(0, 50)})
+        worst = min(worst, r.score(m).reward)
+    assert fail < worst and fail <= r.floor - 1.0 and fail <= -1.0
+    if mode != "weighted":  # weighted has no invalid measurement of its own
+        assert invalid < worst
+
+
+def test_a_failed_step_of_the_env_scores_below_the_worst_valid_one():
+    """Through the knob env: a benchmark that fails scores below one that
+    measured a hundredth of the baseline."""
+    from cli_ai.errors import BenchmarkError
+    from cli_ai.tactician.envs.knob_env import Evaluation
+
+    calls = {"n": 0}
+
+    def evaluate(values):
+        calls["n"] += 1
+        if values["x"] == 3:
+            raise BenchmarkError("the program crashed")
+        return Evaluation(metric=100.0 if calls["n"] == 1 else 1.0)
+
+    env = _knob_env(evaluate)
+    env.reset()
+    _, bad, *_ = env.step(env.space.to_action({"x": 1}))
+    _, failed, *_ = env.step(env.space.to_action({"x": 3}))
+    assert failed < bad < 0
+
+
+def _knob_env(evaluate):
+    from cli_ai.safety.guard import FailureCounter
+    from cli_ai.spec import KnobSpec
+    from cli_ai.tactician.backends.simulated import SimulatedBackend
+    from cli_ai.tactician.envs.knob_env import KnobTuningEnv
+    from cli_ai.tactician.knobs import KnobSpace
+    from cli_ai.tactician.surrogate import SimulatedObserver
+
+    space = KnobSpace.from_specs([KnobSpec("x", "int", 0, 10)])
+    backend = SimulatedBackend({"x": 5})
+    return KnobTuningEnv(space, evaluate, apply=backend.write, read=backend.read, observer=SimulatedObserver(),
+                         failures=FailureCounter(5))

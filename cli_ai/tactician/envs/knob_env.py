@@ -30,6 +30,7 @@ from cli_ai.core.backend import Value
 from cli_ai.tactician.knobs import KnobSpace
 from cli_ai.tactician.observe import Observer, select
 from cli_ai.tactician.rewards import Measurement, Reward, WeightedReward
+from cli_ai.tactician.rewards.base import failure_reward
 
 ENV_ID = "cli_ai/KnobTuning-v0"
 
@@ -78,7 +79,8 @@ class KnobTuningEnv(gym.Env):
         :param reward: scores a measurement against the baseline (default: seed 004's weighted)
         :param state_metrics: which system metrics go into the observation, in order
         :param max_steps_per_episode: episode length (truncation)
-        :param failure_penalty: reward of a failed step (finite)
+        :param failure_penalty: reward of a failed step (finite); never more than
+            the reward's floor minus a margin, so a failure is worse than any valid outcome
         :param failures: consecutive-failure limit shared with the run
         :param baseline_runs: how many times the original values are measured
         """
@@ -177,7 +179,7 @@ class KnobTuningEnv(gym.Env):
             info = {"values": values, "failed": True, "error": str(exc), "metric": float("nan"),
                     "duration_s": time.monotonic() - started, "reward_components": {}}
             self.failures.failure(str(exc))  # raises TooManyFailures at the limit
-            return self._observation(), self.failure_penalty, False, truncated, info
+            return self._observation(), failure_reward(self.reward_fn, self.failure_penalty), False, truncated, info
         self.failures.success()
         self._last_system = system
         scored = self.reward_fn.score(self._measurement(result, system))

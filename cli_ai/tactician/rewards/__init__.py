@@ -30,7 +30,9 @@ Modes (the spec's `reward.mode`); every parameter is an extra key of the spec's
   (after this many consecutive invalid steps the result says `terminate`;
   0 never terminates), `reward_use_best_as_last` false (compare with the best
   throughput/latency so far instead of the previous step),
-  `positive_reward_multiplier` 1.0 (applied to positive rewards only).
+  `positive_reward_multiplier` 1.0 (applied to positive rewards only),
+  `reward_floor` -10.0 (valid rewards are clipped here: the latency term has
+  no lower bound).
 
 - `instant`, `delta`, `hybrid` (seed 003's reward calculator): an absolute
   score and an EMA-normalized delta score, plus the legacy latency and
@@ -67,6 +69,14 @@ Modes (the spec's `reward.mode`); every parameter is an extra key of the spec's
   latency_penalty_scale 3.0, balance_penalty_weight 1.0, load_balance_penalty
   0.05, reward_invalid_penalty -1.0.
 
+Failures are worse than any valid outcome, in every mode: each reward has a
+`floor`, the lowest reward a valid measurement can score (weighted: -|w_p| ·
+5, performance being clipped to ±5; cdbtuner: `reward_floor`; instant, delta
+and hybrid: the bounded core's minimum minus 10 for the penalties, the total
+clipped there), and a failed step (the env's `safety.failure_penalty`) or an
+invalid measurement (`reward_invalid_penalty`) scores at most floor - 1
+(`rewards.base.failure_reward`).
+
 Where a measurement lacks `throughput` or `latency_ms`, `metric` stands in for
 the missing one by the spec's direction: a maximized metric is a throughput, a
 minimized one a latency in milliseconds.
@@ -80,7 +90,7 @@ from typing import Any, Mapping
 
 # One module per mode; the names below are this package's public API.
 from cli_ai.tactician.rewards.base import (
-    Measurement, Reward, RewardResult, sigmoid, throughput_and_latency,
+    FAILURE_MARGIN, Measurement, Reward, RewardResult, failure_reward, sigmoid, throughput_and_latency,
 )
 from cli_ai.tactician.rewards.cdbtuner import (
     CDBTUNER_DEFAULTS, CDBTunerReward, cdbtuner_delta, cdbtuner_reward, cdbtuner_term,
@@ -141,6 +151,9 @@ def reward_params(mode: str, params: Mapping[str, Any]) -> dict[str, Any]:
         elif key in _NON_NEGATIVE and value < 0:
             problems.append(f"reward.{key}: {value} must be at least 0")
             continue
+        elif key == "reward_floor" and value >= 0:
+            problems.append(f"reward.{key}: {value} must be below 0 (the lowest reward a valid measurement scores)")
+            continue
         elif key == "invalid_patience" and not float(value).is_integer():
             problems.append(f"reward.{key}: {value} is not a whole number")
             continue
@@ -177,7 +190,7 @@ def make_reward(config: Any, direction: str = "maximize") -> Reward:
 
 
 __all__ = [
-    "Measurement", "Reward", "RewardResult", "sigmoid", "throughput_and_latency",
+    "FAILURE_MARGIN", "Measurement", "Reward", "RewardResult", "failure_reward", "sigmoid", "throughput_and_latency",
     "WeightedReward", "relative_performance", "stability_score", "weighted_reward",
     "CDBTUNER_DEFAULTS", "CDBTunerReward", "cdbtuner_delta", "cdbtuner_reward", "cdbtuner_term",
     "HYBRID_DEFAULTS", "HYBRID_MODES", "EmaState", "HybridReward", "absolute_score", "balance_penalty",

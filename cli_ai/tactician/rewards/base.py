@@ -38,9 +38,25 @@ class RewardResult:
 
 
 class Reward(Protocol):
+    #: The lowest reward a valid measurement can score (rewards with an
+    #: unbounded term clip at it), so that a failure can score below it.
+    floor: float
+
     def reset(self, baseline: Measurement) -> None: ...
 
     def score(self, m: Measurement) -> RewardResult: ...
+
+
+#: How far below a reward's floor a failed or invalid step scores.
+FAILURE_MARGIN = 1.0
+
+
+def failure_reward(reward: "Reward", penalty: float) -> float:
+    """What a failed step (or an invalid measurement) scores: the spec's
+    penalty, but never more than the worst valid outcome minus a margin, so an
+    agent is never rewarded for provoking a failure rather than measuring a
+    very bad configuration."""
+    return float(min(penalty, reward.floor - FAILURE_MARGIN))
 
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from cli_ai.tactician.rewards.base import Measurement, RewardResult, finite_positive, throughput_and_latency
+from cli_ai.tactician.rewards.base import (
+    Measurement, RewardResult, failure_reward, finite_positive, throughput_and_latency,
+)
 
 
 CDBTUNER_DEFAULTS: dict[str, Any] = {
@@ -16,6 +18,10 @@ CDBTUNER_DEFAULTS: dict[str, Any] = {
     "invalid_patience": 3,
     "reward_use_best_as_last": False,
     "positive_reward_multiplier": 1.0,
+    # The latency term has no lower bound (a latency 10x the default's scores
+    # about -300): valid rewards are clipped here, so that an invalid or failed
+    # step (which scores below it) is never the better outcome.
+    "reward_floor": -10.0,
 }
 
 
@@ -51,9 +57,11 @@ def cdbtuner_reward(
     lat_weight: float = 0.6,
     eps: float = 1e-8,
     positive_reward_multiplier: float = 1.0,
+    floor: float | None = None,
 ) -> RewardResult:
     """One CDBTune step from valid metrics and their references. A metric that
-    is None is left out and the other carries both weights."""
+    is None is left out and the other carries both weights; the final reward
+    is clipped at `floor` when one is given."""
     use_tps = tps is not None and default_tps is not None and last_tps is not None
     use_lat = lat is not None and default_lat is not None and last_lat is not None
     d0_tps = cdbtuner_delta(tps, default_tps, eps=eps) if use_tps else 0.0
@@ -69,6 +77,8 @@ def cdbtuner_reward(
     else:
         raw = (tps_weight + lat_weight) * r_lat
     final = raw * positive_reward_multiplier if raw > 0 else raw
+    if floor is not None:
+        final = max(final, floor)
     return RewardResult(
         reward=float(final),
         components={
@@ -104,6 +114,9 @@ class CDBTunerReward:
         self.invalid_patience = int(p["invalid_patience"])
         self.use_best_as_last = bool(p["reward_use_best_as_last"])
         self.positive_multiplier = float(p["positive_reward_multiplier"])
+        self.floor = float(p["reward_floor"])
+        # An invalid measurement scores below every valid one.
+        self.invalid_penalty = failure_reward(self, self.invalid_penalty)
         self._clear()
 
     def _clear(self) -> None:
@@ -163,7 +176,7 @@ class CDBTunerReward:
             self._set_default(tp, lat)
             result = cdbtuner_reward(
                 tp, lat, default_tps=tp, default_lat=lat, last_tps=tp, last_lat=lat,
-                tps_weight=self.tps_weight, lat_weight=self.lat_weight, eps=self.eps,
+                tps_weight=self.tps_weight, lat_weight=self.lat_weight, eps=self.eps, floor=self.floor,
             )
         else:
             ref_tps = self.best_tps if self.use_best_as_last else self.last_tps
@@ -173,7 +186,7 @@ class CDBTunerReward:
                 default_tps=self.default_tps, default_lat=self.default_lat,
                 last_tps=ref_tps, last_lat=ref_lat,
                 tps_weight=self.tps_weight, lat_weight=self.lat_weight, eps=self.eps,
-                positive_reward_multiplier=self.positive_multiplier,
+                positive_reward_multiplier=self.positive_multiplier, floor=self.floor,
             )
             self.last_tps, self.last_lat = tp, lat
             if tp is not None:

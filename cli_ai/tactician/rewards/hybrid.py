@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from cli_ai.tactician.rewards.base import Measurement, RewardResult, sigmoid, throughput_and_latency
+from cli_ai.tactician.rewards.base import Measurement, RewardResult, failure_reward, sigmoid, throughput_and_latency
 
 
 HYBRID_DEFAULTS: dict[str, Any] = {
@@ -32,6 +32,21 @@ HYBRID_DEFAULTS: dict[str, Any] = {
     "reward_invalid_penalty": -1.0,
 }
 HYBRID_MODES = ("instant", "delta", "hybrid")
+# Room below the bounded core of a mode for its penalties (the soft latency
+# threshold and the balance penalty have no upper bound): totals are clipped
+# this far below the core's lowest value.
+PENALTY_ALLOWANCE = 10.0
+
+
+def hybrid_floor(mode: str, p: dict[str, float]) -> float:
+    """The lowest total of `mode`: its core's minimum (the absolute score is
+    at least -(1 - alpha) * latency_term_cap - kappa, the delta score at least
+    -(beta + gamma) * delta_clip) minus the penalties' allowance."""
+    absolute = -abs(1.0 - p["alpha"]) * p["latency_term_cap"] - p["kappa"] - max(0.0, -p["alpha"])
+    delta = -(p["beta"] + p["gamma"]) * p["delta_clip"]
+    core = {"instant": absolute, "delta": delta,
+            "hybrid": p["absolute_weight"] * absolute + p["delta_weight"] * delta}[mode]
+    return float(core - PENALTY_ALLOWANCE)
 
 
 def throughput_term(throughput: float, target: float, sigma_rel: float = 0.25) -> float:
@@ -159,6 +174,9 @@ class HybridReward:
         self.mode = mode
         self.direction = direction
         self.p = {k: float(v) for k, v in {**HYBRID_DEFAULTS, **params}.items()}
+        self.floor = hybrid_floor(mode, self.p)
+        # An invalid measurement scores below every valid one.
+        self.p["reward_invalid_penalty"] = failure_reward(self, self.p["reward_invalid_penalty"])
         self.ema = EmaState()
         self.steps = 0
 
@@ -219,8 +237,8 @@ class HybridReward:
         )
         bal = balance_penalty(signal, balance_penalty_weight=p["balance_penalty_weight"],
                               load_balance_penalty=p["load_balance_penalty"])
-        total = combine_hybrid(self.mode, absolute, delta, lat_pen, bal,
-                               absolute_weight=p["absolute_weight"], delta_weight=p["delta_weight"])
+        total = max(self.floor, combine_hybrid(self.mode, absolute, delta, lat_pen, bal,
+                                               absolute_weight=p["absolute_weight"], delta_weight=p["delta_weight"]))
         self.steps += 1
         comps = {
             "absolute_score": absolute,

@@ -7,7 +7,10 @@ import math
 from cli_ai.tactician.rewards.base import Measurement, RewardResult
 
 
-def relative_performance(metric: float, baseline: float, direction: str = "maximize", cap: float = 5.0) -> float:
+PERFORMANCE_CAP = 5.0
+
+
+def relative_performance(metric: float, baseline: float, direction: str = "maximize", cap: float = PERFORMANCE_CAP) -> float:
     """How much better than the baseline, direction-aware, clipped to [-cap, cap].
 
     For positive metrics it is the log ratio ln(metric / baseline): about the
@@ -69,6 +72,8 @@ class WeightedReward:
         self.performance_weight = performance_weight
         self.stability_weight = stability_weight
         self.baseline: Measurement | None = None
+        # performance is clipped to [-cap, cap], stability is in [0, 1]
+        self.floor = -abs(performance_weight) * PERFORMANCE_CAP - max(0.0, -stability_weight)
 
     def reset(self, baseline: Measurement) -> None:
         self.baseline = baseline
