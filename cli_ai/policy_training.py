@@ -4,9 +4,10 @@ These targets change nothing on the machine: the env is a simulation, one
 step is one decision (route a request, scale workers), and the budget counts
 steps, not benchmark runs. The run directory is the same as a knob run's:
 spec.json, trajectory.csv (every step with its reward breakdown), the model,
-result.json and a progress plot. The result compares the policy's first
-training episode (untrained) with deterministic evaluation episodes of the
-trained policy on fresh seeded traffic.
+result.json and a progress plot. The result compares the trained policy with
+the same policy untrained and with the target's best heuristic (reactive
+autoscaling, least-outstanding routing, ...), all three deterministic on the
+same seeded evaluation episodes, so only the policies differ.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from cli_ai.spec import TuningSpec
 from cli_ai.tactician.episodes import EpisodeSummary, EpisodeTracker
 from cli_ai.tactician.loop import improvement_pct
 
-CONTINUOUS_ONLY = ("ddpg", "td3", "sac", "per-ddpg")  # sarsa and dqn check the action space themselves
 EVAL_EPISODES = 5
 
 
@@ -40,31 +40,61 @@ class _Recording(gym.Wrapper):
         return obs, reward, terminated, truncated, info
 
 
-def evaluate_policy_metric(model, spec: TuningSpec, *, seed: int, episodes: int) -> dict[str, Any]:
-    """Deterministic roll-outs of `model` on fresh envs: each episode's metric
-    (its `episode_metric`, else the mean of its steps), averaged."""
+class UniformPolicy:
+    """Uniform random actions from a seeded stream: what `--algo random`
+    evaluates (it learns nothing, so its trained and untrained selves agree)."""
+
+    def __init__(self, action_space: gym.Space, seed: int):
+        self.space = action_space
+        self.seed = seed
+
+    def reset(self) -> None:
+        self.space.seed(self.seed)
+
+    def act(self, obs, greedy: bool = True) -> int:
+        return int(self.space.sample())
+
+
+def evaluate_policy(policy: Any, spec: TuningSpec, seeds: list[int]) -> dict[str, Any]:
+    """Deterministic roll-outs of `policy` on fresh envs, episode i on seed
+    seeds[i] (the same traffic for every policy evaluated so: common random
+    numbers): each episode's metric (its `episode_metric`, else the mean of
+    its steps) and reward, and their means."""
+    from cli_ai.tactician.compare import rollout
     from cli_ai.targets import get_target
 
-    means, rewards = [], []
-    for i in range(episodes):
-        env = get_target(spec.target).policy_env(spec, seed=seed + i)
-        obs, _ = env.reset(seed=seed + i)
-        done, total, metrics, info = False, 0.0, [], {}
-        while not done:
-            action, _ = model.predict(obs, deterministic=True)
-            obs, reward, terminated, truncated, info = env.step(action)
-            total += float(reward)
-            if info.get("metric") is not None:
-                metrics.append(float(info["metric"]))
-            done = terminated or truncated
+    target = get_target(spec.target)
+    metrics, rewards = [], []
+    for seed in seeds:
+        env = target.policy_env(spec, seed=seed)
+        try:
+            episode = rollout(env, policy, seed=seed)
+        finally:
+            env.close()
+        metrics.append(episode.mean_metric)
+        rewards.append(episode.reward)
+    return {"episodes": len(seeds), "seed": seeds[0], "mean_metric": float(np.mean(metrics)),
+            "std_metric": float(np.std(metrics)), "mean_reward": float(np.mean(rewards)),
+            "std_reward": float(np.std(rewards)), "per_episode_metric": metrics, "per_episode_reward": rewards}
+
+
+def best_heuristic(spec: TuningSpec, seeds: list[int]) -> dict[str, Any] | None:
+    """The target's heuristic baselines on the same episodes; the one with the
+    best mean metric (by the spec's direction), or None if the target has none."""
+    from cli_ai.targets import get_target
+
+    target = get_target(spec.target)
+    env = target.policy_env(spec, seed=seeds[0])
+    try:
+        heuristics = target.heuristic_policies(env)
+    finally:
         env.close()
-        if info.get("episode_metric") is not None:
-            means.append(float(info["episode_metric"]))
-        else:
-            means.append(float(np.mean(metrics)) if metrics else float("nan"))
-        rewards.append(total)
-    return {"episodes": episodes, "seed": seed, "mean_metric": float(np.mean(means)), "std_metric": float(np.std(means)),
-            "mean_reward": float(np.mean(rewards)), "per_episode_metric": means}
+    scored = {name: evaluate_policy(policy, spec, seeds) for name, policy in heuristics.items()}
+    if not scored:
+        return None
+    pick = min if spec.metric_direction == "minimize" else max
+    name = pick(scored, key=lambda n: scored[n]["mean_metric"])
+    return {"name": name, **scored[name], "all": {n: e["mean_metric"] for n, e in scored.items()}}
 
 
 def train_policy(spec: TuningSpec, options, *, sink: EventSink = null_sink) -> TuningResult:
@@ -81,11 +111,9 @@ def train_policy(spec: TuningSpec, options, *, sink: EventSink = null_sink) -> T
         algorithm = "ppo"
         auto_note = [f"algorithm auto -> ppo: the {spec.target} target is sequential (one step is one decision), "
                      "where a reinforcement-learning policy is the natural search"]
-    if algorithm in CONTINUOUS_ONLY:
-        raise BadInputError(
-            f"training_config.algorithm: {algorithm} needs a continuous action space; the {spec.target} target "
-            "decides discretely: use ppo, dqn, sarsa or random"
-        )
+    problem = get_target(spec.target).algorithm_problem(algorithm)
+    if problem is not None:
+        raise BadInputError(problem)
     budget = tc.budget if tc.budget is not None else tc.total_timesteps
     seed = tc.seed if tc.seed is not None else 0
     started = time.monotonic()
@@ -95,14 +123,21 @@ def train_policy(spec: TuningSpec, options, *, sink: EventSink = null_sink) -> T
     for name, payload in options.attachments.items():
         rundir.write_json(name, payload)
     tracker = EpisodeTracker(budget=budget, sink=sink, rows=rundir)
-    plan = plan_agent(algorithm, tc, budget)
-    plan.notes[:0] = auto_note
     env = _Recording(get_target(spec.target).policy_env(spec, seed=seed), tracker)
+    plan = plan_agent(algorithm, tc, budget, obs_dims=env.observation_space.shape[0])
+    plan.notes[:0] = auto_note
     sink(Event("policy_started", {"spec": spec, "budget": budget, "agent": plan, "run_dir": str(rundir.path),
                                   "notes": plan.notes}))
-    stopped, error, model_path, evaluation = "budget spent", None, None, None
+    stopped, error, model_path, evaluation, untrained, heuristic = "budget spent", None, None, None, None, None
+    eval_seeds = [seed + 10_000 + i for i in range(EVAL_EPISODES)]
     try:
         agent = build_agent(plan, env, seed=seed, verbose=options.verbose, tensorboard_log=tensorboard_dir(options))
+        evaluated = agent if hasattr(agent, "predict") else UniformPolicy(env.action_space, seed)
+        # The references are evaluated before training, on the same seeded
+        # episodes as the trained policy (a deterministic roll-out draws
+        # nothing from the agent's own random stream).
+        untrained = evaluate_policy(evaluated, spec, eval_seeds)
+        heuristic = best_heuristic(spec, eval_seeds)
         if hasattr(agent, "policy"):  # SB3
             agent.learn(total_timesteps=budget, callback=sb3_callbacks(tracker, breakdown=options.tensorboard is not None),
                         progress_bar=False)
@@ -112,16 +147,17 @@ def train_policy(spec: TuningSpec, options, *, sink: EventSink = null_sink) -> T
             agent.learn(budget, callback=lambda info: not tracker.exhausted)
             saved = agent.save(rundir.path / "model")
             model_path = str(saved) if saved else None
-        if hasattr(agent, "predict"):
-            evaluation = evaluate_policy_metric(agent, spec, seed=seed + 10_000, episodes=EVAL_EPISODES)
+        evaluation = evaluate_policy(evaluated, spec, eval_seeds)
     except (Interrupted, KeyboardInterrupt) as exc:
         stopped, error = "interrupted", exc
     except CliAiError as exc:
         stopped, error = f"error: {exc}", exc
     rundir.close()
-    first = tracker.episodes[0].mean_metric if tracker.episodes else None
+    first = untrained["mean_metric"] if untrained else None
     best = evaluation["mean_metric"] if evaluation else None
     improvement = improvement_pct(best, first, spec.metric_direction) if first is not None and best is not None else None
+    if heuristic is not None and best is not None:
+        heuristic["improvement_pct"] = improvement_pct(best, heuristic["mean_metric"], spec.metric_direction)
     result = TuningResult(
         workload=spec.workload_name, target=spec.target, applicable=get_target(spec.target).applicable, metric=spec.reward_metric, direction=spec.metric_direction,
         algorithm=algorithm, budget=budget, simulated=True, baseline_config={}, best_config={},
@@ -129,7 +165,9 @@ def train_policy(spec: TuningSpec, options, *, sink: EventSink = null_sink) -> T
         stopped_reason=stopped, success=error is None, duration_s=time.monotonic() - started,
         run_dir=str(rundir.path), model_path=model_path, seed=seed, notes=list(plan.notes),
         extra={"kind": "policy", "episodes": len(tracker.episodes), "evaluation": evaluation,
-               "baseline_is": "mean metric of the first training episode (untrained policy)",
+               "untrained": untrained, "heuristic": heuristic,
+               "baseline_is": f"mean metric of the untrained policy over the same {EVAL_EPISODES} seeded "
+                              "deterministic episodes as the trained one",
                "best_is": f"mean metric of {EVAL_EPISODES} deterministic evaluation episodes of the trained policy"},
     )
     rundir.write_json("result.json", result.to_json())

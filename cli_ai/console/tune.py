@@ -87,11 +87,23 @@ class PolicyRendering:
         table.add_column()
         table.add_row("Steps", f"{r.evaluations:,} of {r.budget:,} ({r.extra.get('episodes', 0)} episodes)")
         table.add_row("Stopped", escape(r.stopped_reason))
-        table.add_row("Untrained (1st episode)", f"{_fmt_num(r.baseline)} {escape(r.metric or '')}")
+        metric = escape(r.metric or "")
+        untrained = r.extra.get("untrained") or {}
+        heuristic = r.extra.get("heuristic") or {}
+
+        def shown(e: dict) -> str:
+            return (f"{_fmt_num(e['mean_metric'])} ± {_fmt_num(e['std_metric'])} {metric}, "
+                    f"reward {e['mean_reward']:+.2f}")
+
         if ev:
-            table.add_row(f"Trained ({ev['episodes']} eval episodes)",
-                          f"{_fmt_num(ev['mean_metric'])} ± {_fmt_num(ev['std_metric'])} {escape(r.metric or '')}")
-        table.add_row("Improvement", _pct(r.improvement))
+            table.add_row(f"Trained ({ev['episodes']} eval episodes)", shown(ev))
+        if untrained:
+            table.add_row("Untrained (same episodes)", shown(untrained))
+        table.add_row("Improvement", _pct(r.improvement) + (" over the untrained policy" if r.improvement is not None else ""))
+        if heuristic:
+            table.add_row(f"Best heuristic ({escape(heuristic['name'])})", shown(heuristic))
+            if heuristic.get("improvement_pct") is not None:
+                table.add_row("Against the heuristic", _pct(heuristic["improvement_pct"]))
         self.rc.print(Panel(table, title="Training complete (SIMULATED target)", title_align="left", expand=False))
         if r.model_path:
             self.rc.print(f"model: {escape(r.model_path)}")

@@ -111,6 +111,16 @@ class Target:
     def fit_agent_plan(self, plan: Any, run: Any, options: Any) -> None:
         """Adjust the RL agent's plan for this target (its flags, its presets)."""
 
+    def algorithm_problem(self, algorithm: str) -> str | None:
+        """Why `algorithm` cannot search this target (a one-line error that
+        names the ones that can), or None."""
+        return None
+
+    def heuristic_policies(self, env) -> dict[str, Any]:
+        """The hand-written policies a trained one is compared with, by name (a
+        policy target's; knob targets have none)."""
+        return {}
+
     def policy_env(self, spec: TuningSpec, *, seed: int | None = None):
         """The gymnasium env a policy target trains on (`search == "policy"`)."""
         raise TypeError(f"the {self.name} target is tuned by configuration search, not by training a policy")

@@ -56,6 +56,10 @@ class _EpisodicLearner(ABC):
         self.env = env
         self.agent = agent
         self.seed = seed
+        # (start, end, steps): ε falls linearly per step (`cli-ai tune`); None
+        # leaves it to the agent's per-episode decay (the toolkit, the seed's way).
+        self.epsilon_schedule: tuple[float, float, int] | None = None
+        self.total_steps = 0
 
     def learn(self, total_timesteps: int, callback: Callable[[dict], bool] | None = None) -> "_EpisodicLearner":
         """Train for `total_timesteps` steps; `callback(info)` after each step, False stops."""
@@ -76,8 +80,10 @@ class _EpisodicLearner(ABC):
         self.begin_episode(obs)
         steps = 0
         while max_steps is None or steps < max_steps:
+            self._schedule_epsilon()
             action, obs, reward, terminated, truncated, info = self.step(obs)
             steps += 1
+            self.total_steps += 1
             if on_step is not None and on_step(action, reward, terminated, truncated, info) is False:
                 return EpisodeRun(steps, terminated or truncated, True)
             if terminated or truncated:
@@ -85,6 +91,12 @@ class _EpisodicLearner(ABC):
                 self.end_episode()
                 return EpisodeRun(steps, True, False, report)
         return EpisodeRun(steps, False, False)
+
+    def _schedule_epsilon(self) -> None:
+        if self.epsilon_schedule is None:
+            return
+        start, end, span = self.epsilon_schedule
+        self.agent.epsilon = max(end, start - (start - end) * min(1.0, self.total_steps / max(1, span)))
 
     def begin_episode(self, obs) -> None:
         self.agent.reset()
@@ -167,23 +179,21 @@ class DQNLearner(_EpisodicLearner):
         return action, next_obs, reward, terminated, truncated, info
 
 
-def build_episodic(algorithm: str, env: gym.Env, tc, *, seed: int | None = None):
-    """A SARSA(λ) or DQN learner on `env` with the autoscaling toolkit's
-    defaults; `learning_rate` and `gamma` from the spec when it sets them."""
-    _require_discrete(algorithm, env)
-    from dataclasses import replace
+def build_episodic(plan, env: gym.Env, *, seed: int | None = None):
+    """A SARSA(λ) or DQN learner on `env` with the settings `plan_agent`
+    fitted to the budget (`plan.episodic`), ε following its per-step schedule."""
+    _require_discrete(plan.algorithm, env)
+    from cli_ai.tactician.agents.episodic_params import fit_episodic, make_dqn, make_sarsa
 
-    from cli_ai.tactician.agents.episodic_params import DQNParams, SarsaParams, make_dqn, make_sarsa
+    from cli_ai.spec import TrainingConfig
 
-    if algorithm == "sarsa":
-        p = SarsaParams()
-        dims = env.observation_space.shape[0]
-        p = replace(p, bins=list(p.bins) if len(p.bins) == dims else [6] * dims,
-                    gamma=tc.gamma if tc.given("gamma") else p.gamma)
-        return SarsaLearner(env, make_sarsa(env, p, seed=seed), seed)
-    if algorithm == "dqn":
-        p = DQNParams()
-        p = replace(p, learning_rate=tc.learning_rate if tc.given("learning_rate") else p.learning_rate,
-                    gamma=tc.gamma if tc.given("gamma") else p.gamma)
-        return DQNLearner(env, make_dqn(env, p, seed=seed), seed)
-    raise ValueError(f"{algorithm!r} is not an episodic algorithm ({', '.join(EPISODIC_ALGORITHMS)})")
+    fitted = plan.episodic or fit_episodic(plan.algorithm, plan.training or TrainingConfig(), 1000,
+                                           env.observation_space.shape[0])
+    if plan.algorithm == "sarsa":
+        learner = SarsaLearner(env, make_sarsa(env, fitted.params, seed=seed), seed)
+    elif plan.algorithm == "dqn":
+        learner = DQNLearner(env, make_dqn(env, fitted.params, seed=seed), seed)
+    else:
+        raise ValueError(f"{plan.algorithm!r} is not an episodic algorithm ({', '.join(EPISODIC_ALGORITHMS)})")
+    learner.epsilon_schedule = fitted.epsilon_schedule
+    return learner

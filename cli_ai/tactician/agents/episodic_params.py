@@ -5,7 +5,7 @@ toolkit's defaults, and the one place that builds each agent from them:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
 
 # queued, running, completed, missed, workers, avg/max processing time, arrival rate, QoS:
@@ -66,3 +66,56 @@ def make_dqn(env, params: DQNParams, *, seed: int | None = None, metadata: Mappi
         epsilon_start=params.epsilon_start, epsilon_end=params.epsilon_end, epsilon_decay=params.epsilon_decay,
         seed=seed, **({"metadata": dict(metadata)} if metadata else {}),
     )
+
+
+# ε falls linearly from its start to its floor over this share of a `cli-ai
+# tune` budget (SB3's exploration_fraction, 0.1 there: a tune budget is a few
+# episodes, so half of it explores). The toolkit's per-episode decay is for
+# runs of hundreds of episodes.
+EXPLORATION_FRACTION = 0.5
+
+
+@dataclass
+class EpisodicPlan:
+    """SARSA(λ) or DQN settings fitted to a step budget, and what changed."""
+
+    params: SarsaParams | DQNParams
+    #: linear ε schedule over steps: (start, end, steps), applied by the learner per step
+    epsilon_schedule: tuple[float, float, int]
+    notes: list[str]
+
+
+def fit_episodic(algorithm: str, tc: Any, steps: int, obs_dims: int | None = None) -> EpisodicPlan:
+    """The toolkit's defaults fitted to `steps` env steps of `cli-ai tune`: ε
+    per step instead of per episode; for the DQN a warm-up and a batch that
+    leave most of the budget for learning (the toolkit's warm-up of 500
+    transitions is more than a tune budget of 150); the spec's learning_rate
+    and gamma when it sets them."""
+    steps = max(1, int(steps))
+    explore = max(1, int(steps * EXPLORATION_FRACTION))
+    notes: list[str] = []
+    gamma = {"gamma": tc.gamma} if tc.given("gamma") else {}
+    if algorithm == "sarsa":
+        p = replace(SarsaParams(), epsilon_decay=1.0, **gamma)
+        if obs_dims is not None and len(p.bins) != obs_dims:
+            p = replace(p, bins=[6] * obs_dims)
+            notes.append(f"SARSA bins: 6 per dimension over {obs_dims} observation dimensions")
+        schedule = (p.epsilon, p.epsilon_min, explore)
+        notes.append(f"SARSA epsilon {p.epsilon:g} -> {p.epsilon_min:g} linearly over its first {explore} of "
+                     f"{steps} steps (per-episode decay {SarsaParams.epsilon_decay:g} is for hundreds of episodes)")
+        return EpisodicPlan(p, schedule, notes)
+    if algorithm == "dqn":
+        defaults = DQNParams()
+        batch = tc.batch_size if tc.given("batch_size") else max(8, min(defaults.batch_size, steps // 10))
+        warmup = max(batch, min(500, steps // 10))
+        lr = {"learning_rate": tc.learning_rate} if tc.given("learning_rate") else {}
+        p = replace(defaults, batch_size=batch, warmup=warmup, epsilon_decay=1.0, **gamma, **lr)
+        if batch != defaults.batch_size:
+            notes.append(f"DQN batch_size {defaults.batch_size} -> {batch} for a budget of {steps} steps")
+        notes.append(f"DQN warm-up {max(defaults.batch_size, 500)} -> {warmup} transitions, so that it learns "
+                     f"from step {warmup} of {steps} on")
+        schedule = (p.epsilon_start, p.epsilon_end, explore)
+        notes.append(f"DQN epsilon {p.epsilon_start:g} -> {p.epsilon_end:g} linearly over its first {explore} of "
+                     f"{steps} steps (per-episode decay {defaults.epsilon_decay:g} is for hundreds of episodes)")
+        return EpisodicPlan(p, schedule, notes)
+    raise ValueError(f"{algorithm!r} is not an episodic algorithm (sarsa, dqn)")

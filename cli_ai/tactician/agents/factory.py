@@ -35,6 +35,8 @@ class AgentPlan:
     training: TrainingConfig | None = None  # the spec's settings, for agents built from them directly
     # Off-policy warm-up over a scrambled Sobol design instead of uniform draws.
     space_filling_warmup: bool = False
+    # SARSA(λ) and DQN: their settings fitted to the budget (episodic_params.EpisodicPlan).
+    episodic: Any = None
 
 
 def _largest_divisor_at_most(n: int, cap: int) -> int:
@@ -44,18 +46,26 @@ def _largest_divisor_at_most(n: int, cap: int) -> int:
     return 1
 
 
-def plan_agent(algorithm: str, tc: TrainingConfig, steps: int, *, warmup_fraction: float = 0.2) -> AgentPlan:
+def plan_agent(algorithm: str, tc: TrainingConfig, steps: int, *, warmup_fraction: float = 0.2,
+               obs_dims: int | None = None) -> AgentPlan:
     """Fit the spec's settings to `steps` agent steps (the budget minus the baseline).
 
     :param warmup_fraction: share of the steps an off-policy agent spends on
         exploratory actions before its first update (SB3's learning_starts,
         at most 100 unless the spec sets it)
+    :param obs_dims: the env's observation size (SARSA's bins are fitted to it)
     """
     if algorithm not in ALGORITHMS:
         raise ValueError(f"unknown algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
     plan = AgentPlan(algorithm, training=tc)
     steps = max(1, steps)
-    if algorithm in ("auto", "random", "sarsa", "dqn"):
+    if algorithm in ("sarsa", "dqn"):
+        from cli_ai.tactician.agents.episodic_params import fit_episodic
+
+        plan.episodic = fit_episodic(algorithm, tc, steps, obs_dims)
+        plan.notes.extend(plan.episodic.notes)
+        return plan
+    if algorithm in ("auto", "random"):
         return plan
     if algorithm != "per-ddpg" or not tc.preset:
         plan.kwargs["learning_rate"] = tc.learning_rate
@@ -187,7 +197,7 @@ def build_agent(plan: AgentPlan, env, *, seed: int | None = None, verbose: int =
     if plan.algorithm in ("sarsa", "dqn"):
         from cli_ai.tactician.agents.episodic import build_episodic
 
-        return build_episodic(plan.algorithm, env, plan.training, seed=seed)
+        return build_episodic(plan, env, seed=seed)
     configure_torch()
     if plan.algorithm == "per-ddpg":
         from cli_ai.tactician.agents.per import build_per_ddpg
