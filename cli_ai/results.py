@@ -247,22 +247,11 @@ def plot_progress(records: list[StepRecord], path: Path, *, metric: str, directi
 
 
 def load_result(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a result.json (or a run directory holding one) for apply/export."""
-    from cli_ai.errors import BadInputError
+    """Read a result.json (or a run directory holding one) for apply/export;
+    checked as untrusted input (`cli_ai.result_check`)."""
+    from cli_ai.result_check import read_result
 
-    p = Path(path)
-    if p.is_dir():
-        p = p / "result.json"
-    try:
-        data = json.loads(p.read_text())
-    except FileNotFoundError:
-        raise BadInputError(f"{p}: no such result file; give a result.json or its run directory") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BadInputError(f"{p}: not a cli-ai result ({exc})") from None
-    if not isinstance(data, dict) or "best_config" not in data or not isinstance(data["best_config"], dict):
-        raise BadInputError(f"{p}: not a cli-ai result (no best_config)")
-    data["_path"] = str(p)  # where it was read from; never what the file says
-    return data
+    return read_result(path)
 
 
 def now() -> float:
