@@ -213,8 +213,10 @@ def render_sysctl_d(values: Mapping[str, Value], result: Mapping[str, Any]) -> s
 
 
 def render_tuned(values: Mapping[str, Value], result: Mapping[str, Any]) -> str:
-    lines = _header(result)
-    lines += ["[main]", f"summary=cli-ai profile for {_comment(result.get('workload', 'a workload'))}", "", "[sysctl]"]
+    # TuneD expands ${...} in a profile and ${f:exec:...} runs a program: no `$` from a result.
+    lines = [line.replace("$", "") for line in _header(result)]
+    summary = _comment(result.get("workload", "a workload")).replace("$", "")
+    lines += ["[main]", f"summary=cli-ai profile for {summary}", "", "[sysctl]"]
     lines += [f"{name}={format_sysctl_value(v).replace(chr(9), ' ')}" for name, v in values.items()]
     return "\n".join(lines) + "\n"
 

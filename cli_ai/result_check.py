@@ -13,14 +13,10 @@ the field (BadInputError, exit 2).
 from __future__ import annotations
 
 import math
-import re
 from typing import Any, Mapping
 
 from cli_ai.errors import BadInputError
-
-# C0 controls (newline and tab included: none belongs in these one-line
-# fields), DEL and the C1 range.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+from cli_ai.text import has_controls
 
 #: Texts of a result that reach a file or the terminal, and their longest length.
 TEXT_FIELDS = {"workload": 200, "target": 40, "metric": 120, "direction": 20, "verdict": 40, "algorithm": 40}
@@ -37,7 +33,7 @@ def text_problem(value: Any, limit: int) -> str | None:
         return f"is {_json_type(value)}, expected a string"
     if len(value) > limit:
         return f"is {len(value)} characters long, over the limit of {limit}"
-    if _CONTROL.search(value):
+    if has_controls(value):
         return "holds a control character (a newline, tab or escape code); a result cli-ai writes never does"
     return None
 

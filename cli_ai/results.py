@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from cli_ai.events import Event
+from cli_ai.text import csv_safe
 from cli_ai.core.backend import Value, to_json_value
 from cli_ai.tactician.loop import StepRecord
 
@@ -133,7 +134,7 @@ def trajectory_row(rec: StepRecord) -> dict[str, Any]:
     row.update(_flat("", rec.components))
     row.update(_flat("system.", rec.system))
     row["error"] = rec.error or ""
-    return row
+    return csv_safe(row)
 
 
 class RunDirectory:
