@@ -9,42 +9,17 @@ own /proc/sys/net, so a regression cannot touch the machine."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import can_unshare_net, cli_ai_cmd
+from tests.conftest import can_unshare_net
+from tests.security.sandbox import sandboxed
 
 pytestmark = pytest.mark.skipif(not can_unshare_net(), reason="needs root and unshare")
 
-SANDBOX = (
-    "set -e\n"
-    "mount -t tmpfs tmpfs /etc/sysctl.d\n"
-    "mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys\n"
-    "mount --bind /proc/sys/net /proc/sys/net && mount -o remount,bind,rw /proc/sys/net\n"
-    "ip link set lo up\n"
-    "set +e\n"
-)
-
 ADMIN = "# the admin's own file\nnet.core.somaxconn = 4242\n"
-
-
-def sandboxed(script: str, tmp_path: Path, timeout: int = 120) -> dict[str, str]:
-    """Run `script` in bash inside the sandbox; `@key=value` lines are returned."""
-    env = dict(os.environ, CLI=" ".join(cli_ai_cmd()), TMP=str(tmp_path), PY=sys.executable)
-    env.pop("CLI_AI_SYSCTL_DIR", None)
-    out = subprocess.run(["unshare", "-m", "-n", "--propagation", "private", "bash", "-c", SANDBOX + script],
-                         capture_output=True, text=True, env=env, timeout=timeout)
-    values = {"_stdout": out.stdout, "_stderr": out.stderr}
-    for line in out.stdout.splitlines():
-        if line.startswith("@"):
-            key, _, value = line[1:].partition("=")
-            values[key] = value.strip()
-    return values
 
 
 def _result(tmp_path: Path, name: str, somaxconn: int) -> Path:
