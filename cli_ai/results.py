@@ -21,6 +21,7 @@ from typing import Any, Mapping
 from cli_ai.events import Event
 from cli_ai.text import csv_safe
 from cli_ai.core.backend import Value, to_json_value
+from cli_ai.core.secrets import scrub_data
 from cli_ai.tactician.loop import StepRecord
 
 RESULT_VERSION = 1
@@ -164,7 +165,7 @@ class RunDirectory:
     def write_json(self, name: str, payload: Any) -> Path:
         p = self.path / name
         tmp = p.with_suffix(p.suffix + ".tmp")
-        tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+        tmp.write_text(json.dumps(scrub_data(payload), indent=2, default=str) + "\n")
         os.replace(tmp, p)
         return p
 

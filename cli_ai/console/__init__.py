@@ -55,7 +55,9 @@ class Console:
 
     def json(self, payload: Any) -> None:
         """One JSON object on stdout and nothing else there."""
-        sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+        from cli_ai.core.secrets import scrub_data
+
+        sys.stdout.write(json.dumps(scrub_data(payload), indent=2, default=str) + "\n")
         sys.stdout.flush()
 
     def confirm(self, question: str) -> bool:
