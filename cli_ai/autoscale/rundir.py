@@ -145,12 +145,15 @@ def write_json(path: Path, data: Any) -> Path:
 def read_json(path: Path) -> Any:
     from cli_ai.errors import BadInputError
 
+    from cli_ai.core.files import read_untrusted_text
+
+    text = read_untrusted_text(path, "JSON file of an autoscale run")  # no FIFO, device or huge file
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BadInputError(f"{path}: no such file") from None
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise BadInputError(f"{path}: line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg})") from None
+    except (RecursionError, ValueError) as exc:
+        raise BadInputError(f"{path}: not valid JSON ({type(exc).__name__})") from None
 
 
 def format_kv(values: dict[str, Any]) -> str:

@@ -46,8 +46,10 @@ class Console:
             self.out.print(f"[green]✓[/] {escape(line)}", soft_wrap=True)
 
     def raw(self, text: str) -> None:
-        """Text exactly as given (exports), without Rich markup processing."""
-        sys.stdout.write(text)
+        """Text as given (exports), without Rich markup processing; only secrets are scrubbed."""
+        from cli_ai.core.secrets import scrub_text
+
+        sys.stdout.write(scrub_text(text))
         sys.stdout.flush()
 
     def traceback(self) -> None:

@@ -130,16 +130,42 @@ def backup_file(path: str | os.PathLike) -> str | None:
     for n in range(1000):
         backup = p.with_name(f"{p.name}.bak-{stamp}" + (f"-{n}" if n else ""))
         try:
-            os.link(p, backup, follow_symlinks=False)
+            try:
+                os.link(p, backup, follow_symlinks=False)
+            except OSError as exc:
+                if exc.errno not in (errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP):
+                    raise
+                _copy_exclusive(p, backup)  # a filesystem without hard links
         except FileExistsError:
             continue
-        except OSError as exc:
-            if exc.errno == errno.ENOENT:  # removed meanwhile: nothing to keep
-                return None
-            raise
+        except FileNotFoundError:  # removed meanwhile: nothing to keep
+            return None
         fsync_dir(p.parent)
         return str(backup)
     raise FileExistsError(f"{p}: 1000 backups from this second already exist")
+
+
+def _copy_exclusive(src: Path, dst: Path) -> None:
+    """Copy `src` to a new `dst` (O_EXCL: never over an existing file); a
+    symlink is copied as a symlink, its target never read."""
+    if os.path.islink(src):
+        os.symlink(os.readlink(src), dst)
+        return
+    fd_in = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        st = os.fstat(fd_in)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, f"{src} is not a regular file")
+        fd_out = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, stat.S_IMODE(st.st_mode))
+        try:
+            while chunk := os.read(fd_in, 1 << 20):
+                while chunk:
+                    chunk = chunk[os.write(fd_out, chunk):]
+            os.fsync(fd_out)
+        finally:
+            os.close(fd_out)
+    finally:
+        os.close(fd_in)
 
 
 __all__ = ["MAX_INPUT_BYTES", "backup_file", "fsync_dir", "read_untrusted_text", "write_atomic"]

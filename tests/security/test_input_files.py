@@ -18,9 +18,11 @@ GOOD = {"workload": "w", "target": "sysctl", "simulated": False, "metric": "cps"
         "verification": {"verdict": "better", "p_value": 0.001}}
 
 
-def _one_line_exit_2(r, *words):
+def _one_line_exit_2(r, *words, progress=False):
     assert r.returncode == 2, (r.returncode, r.stderr)
     lines = [line for line in r.stderr.splitlines() if line.strip()]
+    if progress:  # a progress bar may come before the error
+        lines = [line for line in lines if line.startswith("error:")]
     assert len(lines) == 1, r.stderr
     assert "internal error" not in r.stderr
     for w in words:
@@ -97,3 +99,13 @@ def test_a_spec_with_deep_nesting_is_bad_input(tmp_path):
     path = tmp_path / "spec.json"
     path.write_text('{"workload_name": ' + "[" * 200000 + "]" * 200000 + "}")
     _one_line_exit_2(run_cli("validate", path, timeout=60), str(path))
+
+
+def test_autoscale_workload_and_plot_inputs_are_refused_fast(tmp_path):
+    paths = _bad_paths(tmp_path)
+    for words in ("a FIFO", "a device", "byte limit"):
+        r = run_cli("autoscale", "train-sarsa", "--workload", paths[words], "--episodes", "1", "--output-dir",
+                    tmp_path / "runs", timeout=30)
+        _one_line_exit_2(r, str(paths[words]), words, progress=True)
+    r = run_cli("autoscale", "plot", paths["a FIFO"], timeout=30)
+    _one_line_exit_2(r, str(paths["a FIFO"]), "a FIFO")
