@@ -19,7 +19,7 @@ from cli_ai.errors import BadInputError
 from cli_ai.text import has_controls
 
 #: Texts of a result that reach a file or the terminal, and their longest length.
-TEXT_FIELDS = {"workload": 200, "target": 40, "metric": 120, "direction": 20, "verdict": 40, "algorithm": 40}
+TEXT_FIELDS = {"workload": 200, "target": 40, "metric": 120, "verdict": 40}
 NUMBER_FIELDS = ("baseline", "best", "improvement")
 
 
