@@ -34,9 +34,13 @@ def one_line(text: object) -> str:
 
 def csv_safe(row: dict) -> dict:
     """A CSV row whose texts (column names included) are each one line without
-    control characters: a benchmark's error message or a metric name can hold
-    newlines and escape codes, which would show up raw in `cat trajectory.csv`."""
-    return {one_line(k) if isinstance(k, str) else k: one_line(v) if isinstance(v, str) else v
+    control characters or secrets: a benchmark's error message or a metric
+    name can hold newlines and escape codes, which would show up raw in
+    `cat trajectory.csv`, or an API key the benchmark printed."""
+    from cli_ai.core.secrets import Scrubber
+
+    scrub = Scrubber(from_env=True)
+    return {one_line(scrub(k)) if isinstance(k, str) else k: one_line(scrub(v)) if isinstance(v, str) else v
             for k, v in row.items()}
 
 

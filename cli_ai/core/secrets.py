@@ -5,7 +5,8 @@ in OPENAI_BASE_URL, which httpx also sends as `Basic base64(user:password)`)
 must never be written to disk or shown: an endpoint may echo them back, in an
 error or inside the spec it answers. `Scrubber` replaces every known secret,
 and anything shaped like a key, a bearer/basic token or URL credentials, by
-`***`; `scrub_data` does it to every string of a JSON-like value.
+`***` (a Basic token is scrubbed as a known secret only: "basic configuration"
+is prose); `scrub_data` does it to every string of a JSON-like value.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ NO_KEY = "no-key-needed"
 _PATTERNS = (
     (re.compile(r"(?<![A-Za-z0-9])sk-[A-Za-z0-9_\-*.]{4,}"), "sk-***"),
     (re.compile(r"(?i)(bearer\s+)[^\s\"',}]+"), r"\1***"),
-    (re.compile(r"(?i)(basic\s+)[A-Za-z0-9+/=]{8,}"), r"\1***"),
     (re.compile(r"(?i)(api[_-]?key[\"']?\s*[=:]\s*[\"']?)[^\s\"',}&]+"), r"\1***"),
     # scheme://user:password@host -> scheme://***@host
     (re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/\s@\"']+@"), r"\1***@"),
