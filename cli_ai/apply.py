@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,6 +24,7 @@ from cli_ai.errors import BadInputError, SafetyError
 from cli_ai.results import load_result
 from cli_ai.safety.catalog import lookup
 from cli_ai.safety.check import param_name_problem
+from cli_ai.safety.values import range_problem, type_problem
 from cli_ai.core.backend import Value, from_json_value
 from cli_ai.tactician.backends.sysctl import PROC_SYS, SysctlBackend, format_sysctl_value
 
@@ -82,7 +82,7 @@ def checked_values(result: Mapping[str, Any]) -> dict[str, Value]:
     values = {k: from_json_value(v) for k, v in result["best_config"].items()}
     if not values:
         raise BadInputError(f"{result.get('_path')}: best_config is empty; nothing to apply")
-    problems = []
+    problems, malformed = [], []
     for name, value in values.items():
         why = param_name_problem(name)
         entry = lookup(name) if why is None else None
@@ -90,32 +90,15 @@ def checked_values(result: Mapping[str, Any]) -> dict[str, Value]:
             problems.append(f"best_config.{name}: {why}")
         elif entry is None:
             problems.append(f"best_config.{name}: not in the safety catalogue")
-        else:
-            bad = value_problem(entry, value)
-            if bad:
-                problems.append(f"best_config.{name}: {bad}")
+        elif type_problem(entry, value):
+            malformed.append(f"{result.get('_path')}: best_config.{name}: {type_problem(entry, value)}")
+        elif range_problem(entry, value):
+            problems.append(f"best_config.{name}: {range_problem(entry, value)}")
+    if malformed:  # a wrong type or order is a malformed file (exit 2), not a refusal
+        raise BadInputError(malformed[0], problems=malformed)
     if problems:
         raise SafetyError(f"{len(problems)} unsafe value(s)", problems=problems)
     return values
-
-
-def value_problem(entry, value: Value) -> str | None:
-    """Why one native value is outside its catalogue entry's safe range, or None."""
-    if entry.type == "vector":
-        if not isinstance(value, (tuple, list)) or len(value) != len(entry.elements or ()):
-            return f"expected {len(entry.elements or ())} values"
-        for j, (x, el) in enumerate(zip(value, entry.elements or ())):
-            if not isinstance(x, int) or not el.min <= x <= el.max:
-                return f"element {j} = {x} is outside the safe range {el.min}..{el.max}"
-        return None
-    if entry.type == "enum":
-        return None if value in (entry.values or ()) else f"{value!r} is not one of {entry.range_text()}"
-    if isinstance(value, bool):
-        value = int(value)
-    if not isinstance(value, (int, float)):
-        return f"{value!r} is not a number"
-    lo, hi = entry.safe_min, entry.safe_max
-    return None if lo <= value <= hi else f"{value} is outside the safe range {entry.range_text()}"
 
 
 def prepare_apply(path: str | os.PathLike, *, persist: bool = False, allow_simulated: bool = False,
@@ -150,8 +133,7 @@ def apply(plan: ApplyPlan, *, sink=None, proc_root: str = PROC_SYS) -> ApplyPlan
                workload=plan.result.get("workload"), netns_params=netns) as guard:
         guard.apply(plan.values)
         if plan.persist_path is not None:
-            backup = persist(plan.persist_path, plan.values, plan.result, forced=plan.forced)
-            guard.record_file(str(plan.persist_path), backup)
+            persist(plan.persist_path, plan.values, plan.result, forced=plan.forced, record=guard.record_file)
     record_apply(plan)
     return plan
 
@@ -163,9 +145,11 @@ def record_apply(plan: ApplyPlan) -> None:
     if not path:
         return
     p = Path(path)
+    from cli_ai.core.files import read_untrusted_text
+
     try:
-        data = json.loads(p.read_text())
-    except (OSError, ValueError):
+        data = json.loads(read_untrusted_text(p, "result file"))
+    except (BadInputError, ValueError, RecursionError):
         return  # the values are applied and journaled; the note is a courtesy
     if not isinstance(data, dict):
         return
@@ -175,28 +159,30 @@ def record_apply(plan: ApplyPlan) -> None:
         entry["forced_over"] = plan.forced
     applies = data.get("applies") if isinstance(data.get("applies"), list) else []
     data["applies"] = [*applies, entry]
-    tmp = p.with_name(f".{p.name}.tmp")
+    from cli_ai.core.files import write_atomic
+
     try:
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
-        os.replace(tmp, p)
+        write_atomic(p, json.dumps(data, indent=2) + "\n")
     except OSError:
-        tmp.unlink(missing_ok=True)
+        pass
 
 
-def persist(path: Path, values: Mapping[str, Value], result: Mapping[str, Any], *, forced: str | None = None) -> str | None:
-    """Write the sysctl.d file atomically; back up an existing one first."""
+def persist(path: Path, values: Mapping[str, Value], result: Mapping[str, Any], *, forced: str | None = None,
+            record=None) -> str | None:
+    """Write the sysctl.d file atomically, keeping an existing one under a new
+    backup name first (never over an earlier backup). `record(path, backup)`
+    is called before the file changes, so the journal knows what to put back
+    even if cli-ai dies in between. Returns the backup's path, or None."""
+    from cli_ai.core.files import backup_file, write_atomic
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    backup = None
-    if path.exists():
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        backup = str(path.with_name(f"{path.name}.bak-{stamp}"))
-        shutil.copy2(path, backup)
-    tmp = path.with_name(f".{path.name}.tmp")
     text = render_sysctl_d(values, result)
     if forced is not None:
         text = text.replace("\n", f"\n# APPLIED WITH --force although {_comment(forced)}\n", 1)
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    backup = backup_file(path)
+    if record is not None:
+        record(str(path), backup)
+    write_atomic(path, text)
     return backup
 
 
@@ -227,8 +213,10 @@ def render_sysctl_d(values: Mapping[str, Value], result: Mapping[str, Any]) -> s
 
 
 def render_tuned(values: Mapping[str, Value], result: Mapping[str, Any]) -> str:
-    lines = _header(result)
-    lines += ["[main]", f"summary=cli-ai profile for {_comment(result.get('workload', 'a workload'))}", "", "[sysctl]"]
+    # TuneD expands ${...} in a profile and ${f:exec:...} runs a program: no `$` from a result.
+    lines = [line.replace("$", "") for line in _header(result)]
+    summary = _comment(result.get("workload", "a workload")).replace("$", "")
+    lines += ["[main]", f"summary=cli-ai profile for {summary}", "", "[sysctl]"]
     lines += [f"{name}={format_sysctl_value(v).replace(chr(9), ' ')}" for name, v in values.items()]
     return "\n".join(lines) + "\n"
 

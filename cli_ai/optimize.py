@@ -209,4 +209,6 @@ def write_spec(path, spec_dict: dict[str, Any]) -> None:
     import json
     from pathlib import Path
 
-    Path(path).write_text(json.dumps(spec_dict, indent=2) + "\n")
+    from cli_ai.core.secrets import scrub_data
+
+    Path(path).write_text(json.dumps(scrub_data(spec_dict), indent=2) + "\n")

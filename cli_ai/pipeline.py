@@ -102,7 +102,9 @@ def llm_configured() -> tuple[bool, str]:
     if key or base:
         parts = []
         if base:
-            parts.append(f"base URL {base}")
+            from cli_ai.strategist.openai_strategist import display_url
+
+            parts.append(f"base URL {display_url(base)}")  # no user:password, no query string
         parts.append("API key set" if key else "no API key")
         if model:
             parts.append(f"model {model}")

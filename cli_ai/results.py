@@ -20,7 +20,10 @@ from typing import Any, Mapping
 
 from cli_ai.events import Event
 from cli_ai.core.backend import Value, format_sysctl_value, to_json_value
+from cli_ai.core.files import read_untrusted_text, write_atomic
 from cli_ai.core.records import StepRecord
+from cli_ai.core.secrets import scrub_data
+from cli_ai.text import csv_safe
 
 RESULT_VERSION = 1
 
@@ -54,25 +57,27 @@ def json_safe(value: Any) -> Any:
 
 
 def write_json(path: str | os.PathLike, payload: Any) -> Path:
-    """Write JSON atomically (a temp file renamed over the target), so a
-    crash never leaves half a file."""
+    """Write JSON atomically (a private temp file renamed over the target), so
+    a crash never leaves half a file; secrets (the API key, credentials in a
+    URL) are scrubbed from it whatever an endpoint echoed back."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(json_safe(payload), indent=2, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(scrub_data(json_safe(payload)), indent=2, default=str) + "\n")
     return path
 
 
-def read_json(path: str | os.PathLike) -> Any:
+def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
+    """A JSON file cli-ai wrote earlier, read as untrusted: no FIFO, device or
+    huge file, and a one-line error for anything that is not JSON."""
     from cli_ai.errors import BadInputError
 
+    text = read_untrusted_text(path, what)
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BadInputError(f"{path}: no such file") from None
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise BadInputError(f"{path}: line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg})") from None
+    except (RecursionError, ValueError) as exc:
+        raise BadInputError(f"{path}: not valid JSON ({type(exc).__name__})") from None
 
 
 def unique_dir(parent: str | os.PathLike, name: str, *, separator: str = "-") -> Path:
@@ -187,7 +192,7 @@ def trajectory_row(rec: StepRecord) -> dict[str, Any]:
     row.update(_flat("", rec.components))
     row.update(_flat("system.", rec.system))
     row["error"] = rec.error or ""
-    return row
+    return csv_safe(row)
 
 
 class RunDirectory:
@@ -299,22 +304,11 @@ def plot_progress(records: list[StepRecord], path: Path, *, metric: str, directi
 
 
 def load_result(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a result.json (or a run directory holding one) for apply/export."""
-    from cli_ai.errors import BadInputError
+    """Read a result.json (or a run directory holding one) for apply/export;
+    checked as untrusted input (`cli_ai.result_check`)."""
+    from cli_ai.result_check import read_result
 
-    p = Path(path)
-    if p.is_dir():
-        p = p / "result.json"
-    try:
-        data = json.loads(p.read_text())
-    except FileNotFoundError:
-        raise BadInputError(f"{p}: no such result file; give a result.json or its run directory") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BadInputError(f"{p}: not a cli-ai result ({exc})") from None
-    if not isinstance(data, dict) or "best_config" not in data or not isinstance(data["best_config"], dict):
-        raise BadInputError(f"{p}: not a cli-ai result (no best_config)")
-    data["_path"] = str(p)  # where it was read from; never what the file says
-    return data
+    return read_result(path)
 
 
 def now() -> float:

@@ -103,7 +103,7 @@ def test_workload_errors_name_the_field(change, message):
 
 
 def test_workload_file_errors(tmp_path):
-    with pytest.raises(BadInputError, match="no such workload file"):
+    with pytest.raises(BadInputError, match="no such file; give the path of a workload file"):
         load_workload(tmp_path / "missing.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("phases: [\n  - name: x\n")

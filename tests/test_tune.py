@@ -243,7 +243,8 @@ def test_failed_steps_are_penalised_then_stop_the_run():
 
 
 def test_export_formats(tmp_path):
-    result = {"workload": "w\x1b]0;owned\x07\n[sysctl]\nkernel.panic=1", "target": "sysctl", "metric": "tps",
+    # (A workload with newlines or escape codes is refused: tests/security/test_file_injection.py.)
+    result = {"workload": "w [sysctl] kernel.panic=1", "target": "sysctl", "metric": "tps",
               "baseline": 1.0, "best": 2.0, "improvement": 100.0, "verdict": "better",
               "verification": {"verdict": "better", "p_value": 0.001},
               "best_config": {"net.core.somaxconn": 1024, "net.ipv4.tcp_rmem": [4096, 131072, 6291456]}}
@@ -254,10 +255,9 @@ def test_export_formats(tmp_path):
     assert "net.core.somaxconn = 1024\nnet.ipv4.tcp_rmem = 4096 131072 6291456\n" in r.stdout
     r = run_cli("export", p, "--format", "tuned")
     assert "[main]" in r.stdout and "[sysctl]\nnet.core.somaxconn=1024" in r.stdout
-    # The workload's newlines and escape sequences stay inside one summary line.
+    # The workload stays inside one summary line.
     lines = r.stdout.splitlines()
     assert lines.count("[sysctl]") == 1 and not any(line.startswith("kernel.panic") for line in lines)
-    assert "\x1b" not in r.stdout and "\x07" not in r.stdout
     r = run_cli("export", p, "--format", "script")
     assert r.stdout.startswith("#!/bin/sh") and "sysctl -w 'net.ipv4.tcp_rmem=4096 131072 6291456'" in r.stdout
     r = run_cli("export", p, "--format", "yaml")

@@ -42,7 +42,9 @@ def load_training_metrics(path: str | Path) -> list[dict[str, Any]]:
             raise BadInputError(f"{p}: expected an 'episodes' list of episode metrics")
         return [e for e in episodes if isinstance(e, Mapping) and "total_reward" in e]
     episodes = []
-    for line in p.read_text(encoding="utf-8", errors="replace").splitlines():
+    from cli_ai.core.files import read_untrusted_text
+
+    for line in read_untrusted_text(p, "training log").splitlines():
         if " episode=" not in line or "total_reward=" not in line:
             continue
         row: dict[str, Any] = {}

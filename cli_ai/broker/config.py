@@ -40,6 +40,19 @@ def parse_config(text: str, names: Iterable[str]) -> dict[str, Value]:
     return {n: found[n] if n in found else default_value(n) for n in wanted}
 
 
+def _line(text: str) -> str:
+    """`text` as one mosquitto.conf line: a newline or another control
+    character in a value (a host, a path) would start a line of its own, such
+    as `plugin /tmp/evil.so`, so it is refused, never written."""
+    from cli_ai.errors import BadInputError
+    from cli_ai.text import has_controls
+
+    if has_controls(text):
+        raise BadInputError(f"mosquitto.conf: {text.strip()[:80]!r} holds a control character (a newline or escape "
+                            "code); give the value on one line of plain text")
+    return text + "\n"
+
+
 def render_managed_config(
     values: Mapping[str, Value],
     *,
@@ -58,7 +71,7 @@ def render_managed_config(
     merged = {k: v for k, v in merged.items() if not same_value(coerce(k, v), default_value(k))}
     lines = [
         MANAGED_HEADER,
-        f"persistence_location {Path(workdir)}/\n",
+        _line(f"persistence_location {Path(workdir)}/"),
         "log_dest stderr\n",
         "log_type error\nlog_type warning\nlog_type notice\nlog_type information\n",
         "connection_messages false\n",
@@ -68,9 +81,9 @@ def render_managed_config(
         value = merged[name]
         if value is None:
             continue
-        line = f"{name} {format_value(name, value)}\n"
+        line = _line(f"{name} {format_value(name, value)}")
         (listener_lines if option(name).scope == "listener" else lines).append(line)
-    lines.append(f"listener {int(port)} {host}\n")
+    lines.append(_line(f"listener {int(port)} {host}"))
     lines.append("allow_anonymous true\n")
     lines.extend(listener_lines)
     return "".join(lines)
@@ -98,7 +111,7 @@ def render_attached_config(
     tail: list[str] = []
     head: list[str] = []
     for name, value in changes.items():
-        text = f"{name} {format_value(name, value)}"
+        text = _line(f"{name} {format_value(name, value)}")[:-1]
         where = [i for i, key, _ in settings if key == name]
         if same_value(coerce(name, value), default_value(name)):
             # Back to mosquitto's default: unset it (a written "unset" sentinel

@@ -46,8 +46,10 @@ class Console:
             self.out.print(f"[green]✓[/] {escape(line)}", soft_wrap=True)
 
     def raw(self, text: str) -> None:
-        """Text exactly as given (exports), without Rich markup processing."""
-        sys.stdout.write(text)
+        """Text as given (exports), without Rich markup processing; only secrets are scrubbed."""
+        from cli_ai.core.secrets import scrub_text
+
+        sys.stdout.write(scrub_text(text))
         sys.stdout.flush()
 
     def traceback(self) -> None:
@@ -55,7 +57,9 @@ class Console:
 
     def json(self, payload: Any) -> None:
         """One JSON object on stdout and nothing else there."""
-        sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+        from cli_ai.core.secrets import scrub_data
+
+        sys.stdout.write(json.dumps(scrub_data(payload), indent=2, default=str) + "\n")
         sys.stdout.flush()
 
     def confirm(self, question: str) -> bool:
@@ -80,7 +84,7 @@ class Console:
             return
         from cli_ai.tactician.knobs import describe_range
 
-        title = f"{spec.workload_name}  [dim]({spec.source or 'spec'})[/]"
+        title = f"{escape(spec.workload_name)}  [dim]({escape(spec.source or 'spec')})[/]"
         table = Table(title=title, title_justify="left", show_lines=False)
         table.add_column("param")
         table.add_column("type")
@@ -88,14 +92,17 @@ class Console:
         table.add_column("safe range", style="dim")
         for knob in report.knobs:
             entry = report.entries.get(knob.param)
-            table.add_row(knob.param, knob.type, describe_range(knob), entry.range_text() if entry else "-")
+            table.add_row(escape(knob.param), escape(knob.type), escape(describe_range(knob)),
+                          escape(entry.range_text()) if entry else "-")
         self.out.print(table)
-        self.out.print(f"target: {spec.target}   metric: {spec.reward_metric or '-'} ({spec.metric_direction})")
+        self.out.print(f"target: {escape(spec.target)}   metric: {escape(spec.reward_metric or '-')} "
+                       f"({escape(spec.metric_direction)})")
         if command_text:
             self.out.print(f"benchmark: {escape(command_text)}", soft_wrap=True)
         tc = spec.training_config
         budget = tc.budget if tc.budget is not None else "from total_timesteps"
-        self.out.print(f"algorithm: {tc.algorithm}   budget: {budget}   failure limit: {spec.safety.max_consecutive_failures}")
+        self.out.print(f"algorithm: {escape(tc.algorithm)}   budget: {escape(budget)}   "
+                       f"failure limit: {escape(spec.safety.max_consecutive_failures)}")
         for note in report.notes:
             self.note(note)
         for warning in report.warnings:
@@ -117,7 +124,7 @@ class Console:
             current = row["current"]
             shown = "[dim]missing[/]" if current is None else escape(str(current))
             table.add_row(
-                row["name"], shown, escape(row["safe_range"]), escape(row["unit"]), "✓" if row["netns"] else "",
+                escape(row["name"]), shown, escape(row["safe_range"]), escape(row["unit"]), "✓" if row["netns"] else "",
                 escape(row["description"]),
             )
         self.out.print(table)
@@ -148,7 +155,7 @@ class Console:
         table.add_column("detail")
         for check, ok, detail in checks:
             mark = "[green]✓[/]" if ok else ("[dim]-[/]" if ok is None else "[red]✗[/]")
-            table.add_row(check, mark, escape(detail))
+            table.add_row(escape(check), mark, escape(detail))
         self.out.print(table)
         if profile:
             self.system_profile(profile)
@@ -160,7 +167,7 @@ class Console:
         for key, value in profile.items():
             if isinstance(value, (list, dict)):
                 value = json.dumps(value, default=str)
-            table.add_row(key, escape(str(value)))
+            table.add_row(escape(key), escape(str(value)))
         self.out.print(table)
 
 

@@ -18,7 +18,7 @@ def apply_screen(console: Console, plan) -> None:
     table.add_column("current")
     table.add_column("new")
     for name, value in plan.values.items():
-        table.add_row(name, _v(plan.current.get(name, "-")), _v(value))
+        table.add_row(escape(name), escape(_v(plan.current.get(name, "-"))), escape(_v(value)))
     console.err.print(table)
     if plan.persist_path is not None:
         console.err.print(f"and write {escape(str(plan.persist_path))} so the values survive a reboot")

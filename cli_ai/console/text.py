@@ -1,16 +1,18 @@
-"""Untrusted text on its way to the terminal: Rich markup escaped and control
-characters dropped (`cli_ai.text`), so it prints literally."""
+"""Untrusted text on its way to the terminal: secrets scrubbed
+(`cli_ai.core.secrets`), Rich markup escaped and control characters dropped
+(`cli_ai.text`), so it prints literally."""
 
 from __future__ import annotations
 
 from rich.markup import escape as _escape_markup
 
+from cli_ai.core.secrets import scrub_text
 from cli_ai.text import strip_controls
 
 
 def escape(text: object) -> str:
-    """`text` as Rich markup that prints literally, control characters removed."""
-    return _escape_markup(strip_controls(text))
+    """`text` as Rich markup that prints literally, control characters and secrets removed."""
+    return _escape_markup(strip_controls(scrub_text(text)))
 
 
 __all__ = ["escape"]

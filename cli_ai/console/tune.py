@@ -51,9 +51,9 @@ class PolicyRendering:
         self._every = None
         lines = [
             f"Workload:      {escape(spec.workload_name)}",
-            f"Target:        {spec.target} (simulated: nothing on this machine is changed)",
+            f"Target:        {escape(spec.target)} (simulated: nothing on this machine is changed)",
             f"Metric:        {escape(self.metric)} ({spec.metric_direction})",
-            f"Algorithm:     {data['agent'].algorithm}",
+            f"Algorithm:     {escape(data['agent'].algorithm)}",
             f"Budget:        {data['budget']:,} environment steps",
             f"Run directory: {escape(data['run_dir'])}",
         ]
@@ -154,10 +154,10 @@ class TuneRenderer(PolicyRendering):
         search = agent.algorithm + (f" (preset {agent.preset})" if agent.preset else "")
         lines = [
             f"Workload:      {escape(spec.workload_name)}",
-            f"Target:        {spec.target}",
+            f"Target:        {escape(spec.target)}",
             f"Reward metric: {escape(self.metric)} ({spec.metric_direction})",
             f"Action space:  {run.space.dims} dimension(s) over {len(run.space.knobs)} parameter(s)",
-            f"State space:   {len(spec.state_space)} metrics ({', '.join(m.metric for m in spec.state_space)})",
+            f"State space:   {len(spec.state_space)} metrics ({escape(', '.join(m.metric for m in spec.state_space))})",
             f"Search:        {escape(search)}",
             f"Budget:        {run.budget} evaluations: {run.baseline_runs} baseline run(s), {run.search_evaluations} "
             f"search, {run.recheck_runs} re-measurement(s) of the top few",
@@ -283,7 +283,7 @@ class TuneRenderer(PolicyRendering):
             cfg.add_column("baseline", overflow="fold")
             cfg.add_column("best", overflow="fold")
             for name, value in r.best_config.items():
-                cfg.add_row(name, _fmt_value(r.baseline_config.get(name, "-")), _fmt_value(value))
+                cfg.add_row(escape(name), escape(_fmt_value(r.baseline_config.get(name, "-"))), escape(_fmt_value(value)))
             self.rc.print(cfg)
         for line in conclusion(r):
             self.rc.print(line, soft_wrap=True, highlight=False)
@@ -399,7 +399,7 @@ def confirmation_screen(console: Console, run) -> None:
     table.add_column("current")
     table.add_column("search range")
     for knob in run.space.knobs:
-        table.add_row(knob.name, _fmt_value(run.current.get(knob.name, "-")), describe_range(knob.spec))
+        table.add_row(escape(knob.name), escape(_fmt_value(run.current.get(knob.name, "-"))), escape(describe_range(knob.spec)))
     from cli_ai.targets import get_target
 
     if get_target(run.spec.target).confirms_values:
@@ -426,8 +426,8 @@ def optimize_screen(console: Console, run, estimate: str) -> None:
     table.add_column("safe range", style="dim")
     for knob in run.space.knobs:
         entry = run.checked.report.entries.get(knob.name)
-        table.add_row(knob.name, _fmt_value(run.current.get(knob.name, "-")), describe_range(knob.spec),
-                      entry.range_text() if entry else "-")
+        table.add_row(escape(knob.name), escape(_fmt_value(run.current.get(knob.name, "-"))),
+                      escape(describe_range(knob.spec)), escape(entry.range_text()) if entry else "-")
     rc.print(table)
     rc.print(f"Benchmark: {escape(benchmark_text(run.spec) or '-')}", soft_wrap=True)
     rc.print(f"Metric:    {escape(run.spec.reward_metric or '-')} ({run.spec.metric_direction})")

@@ -245,14 +245,25 @@ class Guard:
         originals = dict(self.originals)
         files = list(self.files)
         netns = set(self.netns_params)
+        redundant: list[str] = []
         if previous is not None:
             originals.update(previous.originals)
             known = {f["path"] for f in previous.files}
             files = list(previous.files) + [f for f in files if f["path"] not in known]
+            # A file an earlier apply already wrote: its first backup (the
+            # admin's original) is what rollback restores; this run's backup
+            # is a copy of cli-ai's own earlier file, removed once applied.json
+            # no longer needs it (below).
+            redundant = [f["backup"] for f in self.files if f["path"] in known and f.get("backup")]
             netns |= set(previous.netns_params)
         applied.write(JournalRecord(backend=self.backend.describe(), originals=originals, workload=self.workload,
                                     netns_params=sorted(netns), files=files))
         self.journal.delete()
+        for backup in redundant:
+            try:
+                os.unlink(backup)
+            except FileNotFoundError:
+                pass
         self.sink(Event("kept", {"values": self.changed, "journal": str(applied.path)}))
 
     def record_file(self, path: str, backup: str | None) -> None:

@@ -47,17 +47,15 @@ def parse_json_text(text: str, source: str = "<spec>") -> Any:
 
 def load_spec(path: str | Path) -> TuningSpec:
     """Read, parse and validate a spec file."""
+    from cli_ai.core.files import read_untrusted_text
+    from cli_ai.errors import BadInputError
+
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError(f"{p}: no such file; give the path of a tuning spec (see examples/)") from None
-    except IsADirectoryError:
-        raise SpecError(f"{p}: is a directory; give the path of a tuning spec file") from None
-    except UnicodeDecodeError:
-        raise SpecError(f"{p}: is not UTF-8 text; a tuning spec is a JSON file") from None
-    except OSError as exc:
-        raise SpecError(f"{p}: cannot be read ({exc.strerror})") from None
+        # Not a FIFO, a device, a directory or over 10 MB (one line, exit 2).
+        text = read_untrusted_text(p, "tuning spec (see examples/)")
+    except BadInputError as exc:
+        raise SpecError(str(exc)) from None
     data = parse_json_text(text, str(p))
     return spec_from_dict(data, source=str(p))
 

@@ -7,11 +7,13 @@ from __future__ import annotations
 import difflib
 import json
 import math
+import re
 import shlex
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
+from cli_ai.text import has_controls
 from cli_ai.spec.model import COMMAND_KNOB_NAME, PLACEHOLDER, SPEC_SHAPES
 
 
@@ -124,15 +126,34 @@ def validation_problems(data: Any) -> list[str]:
     return _semantic_problems(data)
 
 
+# C0 controls, DEL and C1: an escape code or a newline in a workload name
+# would restyle the terminal or start a new line in a sysctl.d file, a TuneD
+# profile or a script. Free text that may run over lines keeps \n and \t.
+_CONTROL_IN_PROSE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_PROSE_FIELDS = ("description",)
+
+
 def _non_finite(value: Any, path: list[Any]):
-    if isinstance(value, float) and not math.isfinite(value):
-        yield f"{format_path(path)}: {value} is not a finite number"
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            yield from _non_finite(v, path + [k])
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from _non_finite(v, path + [i])
+    """Non-finite numbers and control characters anywhere in the spec, one
+    line each. Iterative, so a deeply nested value cannot overflow the stack."""
+    stack = [(value, path)]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            yield f"{format_path(path)}: {value} is not a finite number"
+        elif isinstance(value, str):
+            prose = bool(path) and path[-1] in _PROSE_FIELDS
+            if _CONTROL_IN_PROSE.search(value) if prose else has_controls(value):
+                yield (f"{format_path(path)}: holds a control character (a newline, tab or escape code); "
+                       "write it on one line of plain text")
+        elif isinstance(value, dict):
+            for k, v in reversed(value.items()):
+                if has_controls(k):
+                    yield f"{format_path(path)}: a key holds a control character; write it as plain text"
+                stack.append((v, path + [k]))
+        elif isinstance(value, list):
+            for i in reversed(range(len(value))):
+                stack.append((value[i], path + [i]))
 
 
 def _is_whole(x: Any) -> bool:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 from urllib.parse import urlsplit, urlunsplit
 
+from cli_ai.core.secrets import NO_KEY, Scrubber, url_secrets
 from cli_ai.errors import SpecError
 from cli_ai.spec import parse_json_text, spec_from_dict
 from cli_ai.strategist.base import (
@@ -40,7 +41,7 @@ log = logging.getLogger("cli_ai.strategist")
 
 DEFAULT_MODEL = "gpt-4o-mini"
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
-NO_KEY = "no-key-needed"  # local servers (Ollama, llama.cpp) ignore the key but the client wants one
+# NO_KEY: local servers (Ollama, llama.cpp) ignore the key but the client wants one.
 FORMATS = ("json_schema", "json_object", "text")
 RETRY_STATUSES = (408, 409, 429)
 MAX_RETRY_AFTER = 60.0
@@ -76,22 +77,6 @@ def display_url(url: str | None) -> str:
     if parts.port:
         host += f":{parts.port}"
     return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
-
-
-class Scrubber:
-    """Removes secrets from any text before it leaves this module."""
-
-    def __init__(self, *secrets: str | None):
-        self.secrets = sorted({s for s in secrets if s and len(s) >= 4 and s != NO_KEY}, key=len, reverse=True)
-
-    def __call__(self, text: Any) -> str:
-        out = str(text)
-        for s in self.secrets:
-            out = out.replace(s, "***")
-        out = re.sub(r"(?<![A-Za-z0-9])sk-[A-Za-z0-9_\-*.]{4,}", "sk-***", out)
-        out = re.sub(r"(?i)(bearer\s+)[^\s\"',}]+", r"\1***", out)
-        out = re.sub(r"(?i)(api[_-]?key[\"']?\s*[=:]\s*[\"']?)[^\s\"',}&]+", r"\1***", out)
-        return out
 
 
 # --------------------------------------------------------------------------- endpoint
@@ -169,12 +154,37 @@ def _unwrap(data: Any) -> Any:
     return data
 
 
+#: The longest answer parsed: a spec is a few KB; a reasoning model's
+#: <think> block may add some hundred KB. Beyond this it is refused unread.
+MAX_ANSWER_CHARS = 512 * 1024
+
+
+def strip_think(text: str) -> str:
+    """`text` without its <think>...</think> blocks, in one pass. (The regex
+    `<think>.*?</think>` rescans the rest of the text from every unclosed
+    `<think>`: quadratic, 100 s for 280 KB of them.) An unclosed block is kept,
+    as the regex kept it."""
+    out: list[str] = []
+    pos = 0
+    while True:
+        start = text.find("<think>", pos)
+        end = text.find("</think>", start + 7) if start != -1 else -1
+        if end == -1:  # no later <think> can be closed either
+            out.append(text[pos:])
+            return "".join(out)
+        out.append(text[pos:start])
+        pos = end + len("</think>")
+
+
 def extract_json(content: str | None) -> tuple[Any, str | None]:
     """The spec object in an answer: the whole text, a fenced block, or the first
     balanced object. Returns (data, None) or (None, a problem line for repair)."""
     if content is None or not content.strip():
         return None, "(answer): empty; answer with the spec as one JSON object"
-    text = re.sub(r"<think>.*?</think>", "", content, flags=re.S).strip()
+    if len(content) > MAX_ANSWER_CHARS:
+        return None, (f"(answer): {len(content)} characters, over the limit of {MAX_ANSWER_CHARS}; "
+                      "answer with the spec only, as one JSON object")
+    text = strip_think(content).strip()
     candidates = [text]
     candidates += [m.strip() for m in re.findall(r"```[A-Za-z]*[ \t]*\n?(.*?)```", text, flags=re.S)]
     first_error: str | None = None
@@ -248,7 +258,7 @@ class OpenAIStrategist:
         sleep: Callable[[float], None] = time.sleep,
     ):
         self.endpoint = resolve_endpoint(model, base_url, api_key)
-        self.scrub = Scrubber(self.endpoint.api_key, api_key, os.environ.get("OPENAI_API_KEY"))
+        self.scrub = Scrubber(self.endpoint.api_key, api_key, *url_secrets(self.endpoint.base_url), from_env=True)
         if response_format is not None and response_format not in FORMATS:
             raise ValueError(f"response_format must be one of {', '.join(FORMATS)}")
         self.timeout = float(timeout)
@@ -468,6 +478,9 @@ class OpenAIStrategist:
             reasoning.extend(notes)
             calls.append(counts)
             data, problem = extract_json(content)
+            # An endpoint may echo the key or the URL's password inside its
+            # answer: scrubbed here, they never reach plan.json or spec.json.
+            data = self.scrub.data(data)
             if data is None:
                 problems = [problem or "(answer): no JSON object found"]
                 if finish == "length":

@@ -457,15 +457,11 @@ def load_workload(source: str | Path | Mapping[str, Any] | Workload | None = Non
         return parse_workload(source, source="<inline>")
     import yaml
 
+    from cli_ai.core.files import read_untrusted_text
+
     p = Path(source)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise BadInputError(f"{p}: no such workload file; see examples/workloads/autoscaling.yaml") from None
-    except IsADirectoryError:
-        raise BadInputError(f"{p}: is a directory; give a workload YAML file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BadInputError(f"{p}: cannot be read ({exc})") from None
+    # Not a FIFO, a device, a directory or over 10 MB; one line, exit 2.
+    text = read_untrusted_text(p, "workload file (see examples/workloads/autoscaling.yaml)")
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
