@@ -5,9 +5,11 @@ it changed is put back on every way out.
         guard.apply({"net.core.somaxconn": 1024})
     # originals restored and verified; journal deleted only if all are back
 
-Ctrl+C, SIGTERM and SIGHUP raise `Interrupted` in the main thread so the
-`with` block unwinds through the restore. After a `kill -9` the journal stays
-on disk and `rollback()` (the `cli-ai rollback` command) restores from it.
+Every catchable signal whose default is to end the process (Ctrl+C, TERM,
+HUP, QUIT, USR1, USR2, ALRM, ... see `HANDLED_SIGNALS`) raises `Interrupted`
+in the main thread so the `with` block unwinds through the restore. After a
+`kill -9` the journal stays on disk and `rollback()` (the `cli-ai rollback`
+command) restores from it, after checking it (`journal_check.py`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from cli_ai.errors import (
     LockHeldError,
     RestoreError,
     SafetyError,
+    StateError,
     TooManyFailures,
 )
 from cli_ai.events import Event, EventSink, null_sink
@@ -38,9 +41,32 @@ from cli_ai.safety.journal import (
     ensure_state_dir,
     state_dir,
 )
+from cli_ai.safety.files import restore_files
+from cli_ai.safety.journal_check import check_files, check_originals, refuse_out_of_range
+from cli_ai.safety.state import check_state_dir, open_or_create
 from cli_ai.core.backend import Backend, Value, same_value
 
-HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+def _terminating_signals() -> tuple[int, ...]:
+    """The signals that end a process by default and that a program can catch,
+    and that come from outside (not a fault of the program itself: SEGV, BUS,
+    FPE, ILL, TRAP, SYS and ABRT re-fault or abort whatever a handler does).
+
+    SIGPIPE stays ignored, as Python sets it: a process-wide handler cannot
+    tell `kill -PIPE` from the kernel's SIGPIPE for a write to a closed socket
+    (a benchmark's client, the broker probe), which must stay an EPIPE error
+    the code handles; ignored, `kill -PIPE` cannot end the run without its
+    restore. SIGXFSZ stays ignored too (Python's default): a too-large write
+    is an error of that write."""
+    names = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGVTALRM", "SIGPROF",
+             "SIGXCPU", "SIGIO", "SIGPWR", "SIGSTKFLT")
+    sigs = [getattr(signal, n) for n in names if hasattr(signal, n)]
+    if hasattr(signal, "SIGRTMIN"):
+        sigs += range(signal.SIGRTMIN, signal.SIGRTMAX + 1)
+    return tuple(dict.fromkeys(int(s) for s in sigs))
+
+
+HANDLED_SIGNALS = _terminating_signals()
 LOCK_NAME = "lock"
 
 
@@ -70,7 +96,8 @@ class MachineLock:
 
     def acquire(self) -> "MachineLock":
         ensure_state_dir(self.directory)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        # Never through a planted symlink or hard link (its target would be truncated).
+        fd = open_or_create(self.path, "lock file")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -227,10 +254,8 @@ class Guard:
         return False
 
     def _refuse_pending_journal(self) -> None:
-        try:
-            pending = self.journal.read()
-        except ValueError as exc:
-            raise JournalPendingError(str(exc)) from None
+        # A malformed or unsafe journal is a StateError (exit 2) from read().
+        pending = self.journal.read()
         if pending is not None:
             raise JournalPendingError(
                 f"a previous run (PID {pending.pid}) left changed values in {self.journal.path}; "
@@ -286,7 +311,7 @@ class Guard:
                 failures.append(str(exc))
             except OSError as exc:
                 failures.append(f"{name}: {exc}")
-        failures.extend(restore_files(self.files))
+        failures.extend(restore_files(self.files, trusted=True))
         if failures:
             self.sink(Event("restore_failed", {"failures": failures, "journal": str(self.journal.path)}))
             raise RestoreError(
@@ -313,39 +338,72 @@ class Guard:
         if not self.install_signal_handlers or threading.current_thread() is not threading.main_thread():
             return
         for sig in HANDLED_SIGNALS:
-            self._old_handlers[sig] = signal.signal(sig, self._on_signal)
+            try:
+                self._old_handlers[sig] = signal.signal(sig, self._on_signal)
+            except (OSError, ValueError):  # a signal this platform does not let Python catch
+                continue
 
     def _remove_handlers(self) -> None:
         for sig, handler in self._old_handlers.items():
-            signal.signal(sig, handler)  # type: ignore[arg-type]
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)  # type: ignore[arg-type]
         self._old_handlers.clear()
 
 
 # ---------------------------------------------------------------- rollback
 
 
-def restore_files(files: list[dict]) -> list[str]:
-    """Put back files a run wrote: the backup over the file, or remove it."""
-    failures = []
-    for entry in reversed(files):
-        path, backup = entry["path"], entry.get("backup")
-        try:
-            if backup:
-                os.replace(backup, path)
-            elif os.path.exists(path):
-                os.unlink(path)
-        except OSError as exc:
-            failures.append(f"{path}: {exc.strerror}")
-    return failures
-
-
 class RollbackOutcome:
     def __init__(self, record: JournalRecord | None, restored: dict[str, tuple[Value, Value]], failures: list[str],
-                 kind: str = "journal"):
+                 kind: str = "journal", *, discarded: bool = False, notes: list[str] | None = None):
         self.record = record
         self.kind = kind  # "journal" (an interrupted run) or "applied" (cli-ai apply)
         self.restored = restored  # name -> (value before rollback, original)
         self.failures = failures
+        self.discarded = discarded  # the journal was removed without restoring (--discard)
+        self.notes = list(notes or [])  # what the person still has to do (a broker to reload)
+
+
+def _pending(d: Path) -> tuple[str, Journal]:
+    """The journal to roll back: an interrupted run's, else what `apply` kept."""
+    journal = Journal(d)
+    if journal.exists():
+        return "journal", journal
+    return "applied", Journal(d, APPLIED_NAME)
+
+
+def _rebuild(backend_for: Callable[[dict[str, Any]], Backend], record: JournalRecord, where: str) -> Backend:
+    """The journal's backend, from its description; the registry above checks
+    the description (a fixed root, no commands) and raises BadInputError."""
+    try:
+        return backend_for(record.backend)
+    except CliAiError:
+        raise
+    except (ValueError, TypeError, KeyError) as exc:
+        raise StateError(f"journal {where}: backend: {exc}; nothing was restored. Inspect the journal, then "
+                         "remove it (`cli-ai rollback --discard`)") from None
+
+
+def _discard(d: Path, force: bool) -> RollbackOutcome:
+    """Remove the pending journal without restoring, even one that is
+    malformed (the directory itself was checked: it is the user's own)."""
+    kind, journal = _pending(d)
+    if not journal.exists():
+        return RollbackOutcome(None, {}, [])
+    with MachineLock(d):
+        try:
+            record = journal.read()
+        except StateError:
+            record = None
+        if kind == "journal" and record is not None and record.pid != os.getpid() and pid_alive(record.pid) \
+                and not force:
+            raise LockHeldError(
+                f"the run that wrote the journal (PID {record.pid}) is still alive; stop it first "
+                "(it restores on SIGTERM), or pass --force"
+            )
+        if os.path.isdir(journal.path) and not os.path.islink(journal.path):
+            raise StateError(f"journal {journal.path} is a directory; remove it by hand (rm -r {journal.path})")
+        journal.delete()
+    return RollbackOutcome(record, {}, [], kind, discarded=True)
 
 
 def rollback(
@@ -355,28 +413,32 @@ def rollback(
     discard: bool = False,
     backend: Backend | None = None,
     backend_for: Callable[[dict[str, Any]], Backend] | None = None,
+    allow_out_of_range: bool = False,
 ) -> RollbackOutcome:
     """Restore every value of a left-over journal (an interrupted run) or, when
     there is none, of what `cli-ai apply` applied; delete it when all are back.
+
+    Nothing is restored unless the whole journal passes its checks: a trusted
+    state directory and file (`state.py`), a strict shape (`journal.py`),
+    catalogued names and typed values, only files cli-ai manages
+    (`journal_check.py`), a backend description the registry accepts.
 
     :param backend: restore through this backend
     :param backend_for: else, rebuild the journal's backend from the
         description it recorded (the layer above knows the backend kinds:
         `pipeline.rollback` passes `tactician.backends.backend_from_description`)
+    :param allow_out_of_range: restore originals outside the catalogue's safe
+        range too (the person confirmed); else OriginalsOutOfRange (exit 3)
     """
     if backend is None and backend_for is None:
         raise ValueError("rollback needs a backend or a way to rebuild one from the journal")
     d = directory or state_dir()
-    kind = "journal"
-    journal = Journal(d)
-    try:
-        record = journal.read()
-        if record is None:
-            kind = "applied"
-            journal = Journal(d, APPLIED_NAME)
-            record = journal.read()
-    except ValueError as exc:
-        raise JournalPendingError(str(exc)) from None
+    if not check_state_dir(d, create=False):
+        return RollbackOutcome(None, {}, [])
+    if discard:
+        return _discard(d, force)
+    kind, journal = _pending(d)
+    record = journal.read()
     if record is None:
         return RollbackOutcome(None, {}, [])
     with MachineLock(d):
@@ -385,9 +447,6 @@ def rollback(
                 f"the run that wrote the journal (PID {record.pid}) is still alive; stop it first "
                 "(it restores on SIGTERM), or pass --force"
             )
-        if discard:
-            journal.delete()
-            return RollbackOutcome(record, {}, [], kind)
         here = current_netns()
         if record.netns_params and record.netns and here and record.netns != here and not force:
             raise SafetyError(
@@ -395,7 +454,11 @@ def rollback(
                 f"{here}) and holds per-namespace params ({', '.join(record.netns_params)}); run `cli-ai rollback` "
                 "inside that namespace, or pass --discard if it no longer exists"
             )
-        target = backend or backend_for(record.backend)
+        outside = check_originals(record, str(journal.path))
+        target = backend or _rebuild(backend_for, record, str(journal.path))  # type: ignore[arg-type]
+        check_files(record, target.managed_files(), str(journal.path))
+        if outside and not allow_out_of_range:
+            refuse_out_of_range(outside)
         restored: dict[str, tuple[Value, Value]] = {}
         failures: list[str] = []
         for name, original in record.originals.items():
@@ -409,10 +472,11 @@ def rollback(
                     failures.append(f"{name}: reads back {after!r}, expected {original!r}")
             except (CliAiError, OSError) as exc:
                 failures.append(str(exc))
-        failures.extend(restore_files(record.files))
+        failures.extend(restore_files(record.files, trusted=False))
         if not failures:
             journal.delete()
-        return RollbackOutcome(record, restored, failures, kind)
+        return RollbackOutcome(record, restored, failures, kind, notes=target.rollback_notes())
 
 
-__all__ = ["Guard", "FailureCounter", "MachineLock", "rollback", "RollbackOutcome", "pid_alive", "BackendWriteError"]
+__all__ = ["Guard", "FailureCounter", "MachineLock", "rollback", "RollbackOutcome", "pid_alive", "BackendWriteError",
+           "restore_files", "HANDLED_SIGNALS"]
