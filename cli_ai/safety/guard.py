@@ -14,37 +14,27 @@ command) restores from it, after checking it (`journal_check.py`).
 
 from __future__ import annotations
 
-import fcntl
-import os
 import signal
 import threading
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Iterable, Mapping
 
+from cli_ai.core.backend import Backend, Value, same_value
 from cli_ai.errors import (
     BackendWriteError,
     CliAiError,
     Interrupted,
     JournalPendingError,
-    LockHeldError,
     RestoreError,
     SafetyError,
-    StateError,
     TooManyFailures,
 )
 from cli_ai.events import Event, EventSink, null_sink
-from cli_ai.safety.journal import (
-    APPLIED_NAME,
-    Journal,
-    JournalRecord,
-    current_netns,
-    ensure_state_dir,
-    state_dir,
-)
 from cli_ai.safety.files import restore_files
-from cli_ai.safety.journal_check import check_files, check_originals, refuse_out_of_range
-from cli_ai.safety.state import check_state_dir, open_or_create
-from cli_ai.core.backend import Backend, Value, same_value
+from cli_ai.safety.journal import APPLIED_NAME, Journal, JournalRecord, state_dir
+from cli_ai.safety.lock import LOCK_NAME, MachineLock, pid_alive
+# rollback lives in its own module; importable from here as before.
+from cli_ai.safety.rollback import RollbackOutcome, rollback
 
 
 def _terminating_signals() -> tuple[int, ...]:
@@ -67,80 +57,6 @@ def _terminating_signals() -> tuple[int, ...]:
 
 
 HANDLED_SIGNALS = _terminating_signals()
-LOCK_NAME = "lock"
-
-
-def pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-class MachineLock:
-    """One cli-ai run at a time per state directory (flock + the holder's PID).
-
-    flock is released by the kernel when its holder dies, so a lock file left by
-    a dead PID is simply taken over."""
-
-    def __init__(self, directory: Path | None = None):
-        self.directory = directory or state_dir()
-        self.path = self.directory / LOCK_NAME
-        self._fd: int | None = None
-        self.took_over_from: int | None = None
-
-    def acquire(self) -> "MachineLock":
-        ensure_state_dir(self.directory)
-        # Never through a planted symlink or hard link (its target would be truncated).
-        fd = open_or_create(self.path, "lock file")
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _read_pid(fd)
-            os.close(fd)
-            who = f"PID {holder}" if holder else "another process"
-            raise LockHeldError(
-                f"another cli-ai run ({who}) is tuning this machine (lock {self.path}); "
-                "wait for it to finish or stop it"
-            ) from None
-        previous = _read_pid(fd)
-        if previous and previous != os.getpid() and not pid_alive(previous):
-            self.took_over_from = previous
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self._fd = fd
-        return self
-
-    def release(self) -> None:
-        if self._fd is None:
-            return
-        try:
-            os.ftruncate(self._fd, 0)
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-        finally:
-            os.close(self._fd)
-            self._fd = None
-
-    def __enter__(self) -> "MachineLock":
-        return self.acquire()
-
-    def __exit__(self, *exc) -> None:
-        self.release()
-
-
-def _read_pid(fd: int) -> int | None:
-    try:
-        text = os.pread(fd, 32, 0).decode().strip()
-        return int(text) if text else None
-    except (OSError, ValueError):
-        return None
-
-
 class FailureCounter:
     """Stops a run after `limit` consecutive failed steps (seed 004: 3)."""
 
@@ -209,6 +125,10 @@ class Guard:
                 self.sink(Event("lock_takeover", {"pid": self.lock.took_over_from}))
             try:
                 self._refuse_pending_journal()
+                if self.keep_on_success:
+                    # What an earlier apply kept must be readable before this
+                    # one writes: its originals are merged into it at the end.
+                    Journal(self.directory, APPLIED_NAME).read()
                 self.originals = self.backend.read(self.names)
                 self.journal.write(
                     JournalRecord(
@@ -349,134 +269,5 @@ class Guard:
         self._old_handlers.clear()
 
 
-# ---------------------------------------------------------------- rollback
-
-
-class RollbackOutcome:
-    def __init__(self, record: JournalRecord | None, restored: dict[str, tuple[Value, Value]], failures: list[str],
-                 kind: str = "journal", *, discarded: bool = False, notes: list[str] | None = None):
-        self.record = record
-        self.kind = kind  # "journal" (an interrupted run) or "applied" (cli-ai apply)
-        self.restored = restored  # name -> (value before rollback, original)
-        self.failures = failures
-        self.discarded = discarded  # the journal was removed without restoring (--discard)
-        self.notes = list(notes or [])  # what the person still has to do (a broker to reload)
-
-
-def _pending(d: Path) -> tuple[str, Journal]:
-    """The journal to roll back: an interrupted run's, else what `apply` kept."""
-    journal = Journal(d)
-    if journal.exists():
-        return "journal", journal
-    return "applied", Journal(d, APPLIED_NAME)
-
-
-def _rebuild(backend_for: Callable[[dict[str, Any]], Backend], record: JournalRecord, where: str) -> Backend:
-    """The journal's backend, from its description; the registry above checks
-    the description (a fixed root, no commands) and raises BadInputError."""
-    try:
-        return backend_for(record.backend)
-    except CliAiError:
-        raise
-    except (ValueError, TypeError, KeyError) as exc:
-        raise StateError(f"journal {where}: backend: {exc}; nothing was restored. Inspect the journal, then "
-                         "remove it (`cli-ai rollback --discard`)") from None
-
-
-def _discard(d: Path, force: bool) -> RollbackOutcome:
-    """Remove the pending journal without restoring, even one that is
-    malformed (the directory itself was checked: it is the user's own)."""
-    kind, journal = _pending(d)
-    if not journal.exists():
-        return RollbackOutcome(None, {}, [])
-    with MachineLock(d):
-        try:
-            record = journal.read()
-        except StateError:
-            record = None
-        if kind == "journal" and record is not None and record.pid != os.getpid() and pid_alive(record.pid) \
-                and not force:
-            raise LockHeldError(
-                f"the run that wrote the journal (PID {record.pid}) is still alive; stop it first "
-                "(it restores on SIGTERM), or pass --force"
-            )
-        if os.path.isdir(journal.path) and not os.path.islink(journal.path):
-            raise StateError(f"journal {journal.path} is a directory; remove it by hand (rm -r {journal.path})")
-        journal.delete()
-    return RollbackOutcome(record, {}, [], kind, discarded=True)
-
-
-def rollback(
-    directory: Path | None = None,
-    *,
-    force: bool = False,
-    discard: bool = False,
-    backend: Backend | None = None,
-    backend_for: Callable[[dict[str, Any]], Backend] | None = None,
-    allow_out_of_range: bool = False,
-) -> RollbackOutcome:
-    """Restore every value of a left-over journal (an interrupted run) or, when
-    there is none, of what `cli-ai apply` applied; delete it when all are back.
-
-    Nothing is restored unless the whole journal passes its checks: a trusted
-    state directory and file (`state.py`), a strict shape (`journal.py`),
-    catalogued names and typed values, only files cli-ai manages
-    (`journal_check.py`), a backend description the registry accepts.
-
-    :param backend: restore through this backend
-    :param backend_for: else, rebuild the journal's backend from the
-        description it recorded (the layer above knows the backend kinds:
-        `pipeline.rollback` passes `tactician.backends.backend_from_description`)
-    :param allow_out_of_range: restore originals outside the catalogue's safe
-        range too (the person confirmed); else OriginalsOutOfRange (exit 3)
-    """
-    if backend is None and backend_for is None:
-        raise ValueError("rollback needs a backend or a way to rebuild one from the journal")
-    d = directory or state_dir()
-    if not check_state_dir(d, create=False):
-        return RollbackOutcome(None, {}, [])
-    if discard:
-        return _discard(d, force)
-    kind, journal = _pending(d)
-    record = journal.read()
-    if record is None:
-        return RollbackOutcome(None, {}, [])
-    with MachineLock(d):
-        if kind == "journal" and record.pid != os.getpid() and pid_alive(record.pid) and not force:
-            raise LockHeldError(
-                f"the run that wrote the journal (PID {record.pid}) is still alive; stop it first "
-                "(it restores on SIGTERM), or pass --force"
-            )
-        here = current_netns()
-        if record.netns_params and record.netns and here and record.netns != here and not force:
-            raise SafetyError(
-                f"the journal was written in another network namespace (inode {record.netns}, this shell is in "
-                f"{here}) and holds per-namespace params ({', '.join(record.netns_params)}); run `cli-ai rollback` "
-                "inside that namespace, or pass --discard if it no longer exists"
-            )
-        outside = check_originals(record, str(journal.path))
-        target = backend or _rebuild(backend_for, record, str(journal.path))  # type: ignore[arg-type]
-        check_files(record, target.managed_files(), str(journal.path))
-        if outside and not allow_out_of_range:
-            refuse_out_of_range(outside)
-        restored: dict[str, tuple[Value, Value]] = {}
-        failures: list[str] = []
-        for name, original in record.originals.items():
-            try:
-                before = target.read([name])[name]
-                target.write({name: original})
-                after = target.read([name])[name]
-                if same_value(after, original):
-                    restored[name] = (before, original)
-                else:
-                    failures.append(f"{name}: reads back {after!r}, expected {original!r}")
-            except (CliAiError, OSError) as exc:
-                failures.append(str(exc))
-        failures.extend(restore_files(record.files, trusted=False))
-        if not failures:
-            journal.delete()
-        return RollbackOutcome(record, restored, failures, kind, notes=target.rollback_notes())
-
-
 __all__ = ["Guard", "FailureCounter", "MachineLock", "rollback", "RollbackOutcome", "pid_alive", "BackendWriteError",
-           "restore_files", "HANDLED_SIGNALS"]
+           "restore_files", "HANDLED_SIGNALS", "LOCK_NAME"]

@@ -19,7 +19,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from cli_ai.core.backend import Value, from_json_value, to_json_value
 from cli_ai.errors import StateError
