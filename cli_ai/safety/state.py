@@ -65,13 +65,29 @@ def ancestor_problem(path: Path) -> str | None:
     return None
 
 
+def _mkdirs(path: Path) -> None:
+    """Create `path` and any missing parent 0700 (as the XDG base directory
+    spec asks), whatever the umask: a parent made group-writable by a umask
+    of 002 would be refused by `ancestor_problem` next."""
+    missing = []
+    p = path
+    while not os.path.lexists(p):
+        missing.append(p)
+        if p.parent == p:
+            break
+        p = p.parent
+    for d in reversed(missing):
+        os.mkdir(d, 0o700)
+    if not missing:
+        raise FileExistsError(path)
+
+
 def check_state_dir(path: Path, *, create: bool) -> bool:
     """Refuse (StateError) an untrusted state directory; create it 0700 when
     `create`. Returns whether it exists."""
     if create:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            os.mkdir(path, 0o700)
+            _mkdirs(path)
         except FileExistsError:
             pass
         except NotADirectoryError:

@@ -151,3 +151,17 @@ def test_a_state_dir_that_is_a_file_is_exit_2(tmp_path):
             pass
     r = run_cli("rollback", env={"CLI_AI_STATE_DIR": str(state / "below")})
     assert r.returncode == 2 and "internal error" not in r.stderr, r.stderr
+
+
+def test_missing_parents_are_created_private_whatever_the_umask(tmp_path):
+    """The checks must not refuse what cli-ai itself creates (umask 002 would
+    leave new parents group-writable)."""
+    state = tmp_path / "home" / ".local" / "state" / "cli-ai"
+    old = os.umask(0o002)
+    try:
+        with MachineLock(state):
+            pass
+    finally:
+        os.umask(old)
+    for p in (state, state.parent, state.parent.parent):
+        assert stat.S_IMODE(p.stat().st_mode) == 0o700, p
