@@ -7,6 +7,7 @@ directory that is a file ended in exit 1 "internal error"."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
@@ -165,3 +166,25 @@ def test_missing_parents_are_created_private_whatever_the_umask(tmp_path):
         os.umask(old)
     for p in (state, state.parent, state.parent.parent):
         assert stat.S_IMODE(p.stat().st_mode) == 0o700, p
+
+
+@needs_netns
+def test_tune_refuses_a_shared_state_dir_before_changing_anything(tmp_path):
+    state = tmp_path / "shared"
+    state.mkdir()
+    os.chmod(state, 0o777)
+    spec = {"workload_name": "w", "reward_metric": "score", "benchmark_command": "true",
+            "action_space": [{"param": "net.core.somaxconn", "type": "int", "min": 1000, "max": 2000}],
+            "training_config": {"algorithm": "random", "budget": 3, "seed": 1}}
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    v = sandbox(
+        "echo 4321 > /proc/sys/net/core/somaxconn\n"
+        f'CLI_AI_STATE_DIR="{state}" $CLI tune "$TMP/spec.json" --yes --output-dir "$TMP/runs" > /dev/null '
+        '2> "$TMP/err"; echo @rc=$?\n'
+        f"echo @after=$({SOMAXCONN})\n",
+        tmp_path,
+    )
+    err = (tmp_path / "err").read_text()
+    assert v["rc"] == "2", err[-1500:]
+    assert v["after"] == "4321" and f"chmod 700 {state}" in err
+    assert not (state / "journal.json").exists() and not (state / "lock").exists()
