@@ -24,17 +24,12 @@ from cli_ai.errors import BadInputError, SafetyError
 from cli_ai.results import load_result
 from cli_ai.safety.catalog import lookup
 from cli_ai.safety.check import param_name_problem
+from cli_ai.safety.files import PERSIST_FILE, sysctl_d_dir  # noqa: F401 - rollback knows them too
 from cli_ai.safety.values import range_problem, type_problem
 from cli_ai.core.backend import Value, from_json_value
 from cli_ai.tactician.backends.sysctl import PROC_SYS, SysctlBackend, format_sysctl_value
 
-PERSIST_FILE = "99-cli-ai.conf"
 EXPORT_FORMATS = ("sysctl.d", "tuned", "script")
-
-
-def sysctl_d_dir() -> Path:
-    """/etc/sysctl.d, or $CLI_AI_SYSCTL_DIR (tests and packaging)."""
-    return Path(os.environ.get("CLI_AI_SYSCTL_DIR", "/etc/sysctl.d"))
 
 
 @dataclass

@@ -81,12 +81,22 @@ def params(
 def rollback(
     force: bool = typer.Option(False, "--force", help="Restore even from another network namespace or while the writer lives."),
     discard: bool = typer.Option(False, "--discard", help="Delete the journal without restoring (its namespace is gone)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Restore originals outside the safe range without asking."),
 ) -> None:
     """Restore every value a crashed or killed run left changed (from the journal)."""
     from cli_ai import pipeline
+    from cli_ai.errors import OriginalsOutOfRange
 
     console = _console()
-    outcome = pipeline.rollback(force=force, discard=discard)
+    try:
+        outcome = pipeline.rollback(force=force, discard=discard, allow_out_of_range=yes)
+    except OriginalsOutOfRange as exc:
+        # A value outside the safe range may be this machine's real original:
+        # restored only when the person says so.
+        for line in exc.lines()[:-1]:
+            console.warn(line)
+        pipeline.require_confirmation(console, "Restore these values outside the safe range", yes=False)
+        outcome = pipeline.rollback(force=force, discard=discard, allow_out_of_range=True)
     console.rollback_report(outcome)
     pipeline.raise_for_rollback_failures(outcome)
 

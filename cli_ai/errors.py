@@ -37,6 +37,11 @@ class SpecError(BadInputError):
     """A tuning spec failed to parse or validate; `problems` holds one line per error."""
 
 
+class StateError(BadInputError):
+    """The state directory or a file in it (journal, lock) is unsafe to trust
+    (owner, permissions, a symlink) or malformed; nothing was changed."""
+
+
 class SafetyError(CliAiError):
     """Safety refused to let something touch the machine."""
 
@@ -53,6 +58,11 @@ class LockHeldError(SafetyError):
 
 class JournalPendingError(SafetyError):
     """An earlier run left a journal of original values that was never restored."""
+
+
+class OriginalsOutOfRange(SafetyError):
+    """A journal asks to restore values outside the catalogue's safe range:
+    `cli-ai rollback` restores them only when the person confirms."""
 
 
 class TargetError(CliAiError):
@@ -84,7 +94,7 @@ class StrategistError(CliAiError):
 
 
 class Interrupted(CliAiError):
-    """Ctrl+C, SIGTERM or SIGHUP arrived; raised in the main thread so that
+    """Ctrl+C or another terminating signal (TERM, HUP, QUIT, USR1, ...) arrived; raised in the main thread so that
     every `with Guard(...)` block unwinds and restores."""
 
     exit_code = EXIT_INTERRUPTED
@@ -93,5 +103,8 @@ class Interrupted(CliAiError):
         import signal as _signal
 
         self.signum = signum
-        name = _signal.Signals(signum).name if signum else "interrupt"
+        try:
+            name = _signal.Signals(signum).name if signum else "interrupt"
+        except ValueError:  # a real-time signal: SIGRTMIN+n has no name of its own
+            name = f"signal {signum}"
         super().__init__(f"interrupted by {name}")

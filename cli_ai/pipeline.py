@@ -160,12 +160,13 @@ def bench_tcp_accept(*, connections: int, concurrency: int, accept_delay_ms: flo
     return result
 
 
-def rollback(*, force: bool = False, discard: bool = False):
+def rollback(*, force: bool = False, discard: bool = False, allow_out_of_range: bool = False):
     """`cli-ai rollback`: restore a left-over journal (see safety.guard.rollback)."""
     from cli_ai.safety.guard import rollback as _rollback
     from cli_ai.tactician.backends import backend_from_description
 
-    return _rollback(force=force, discard=discard, backend_for=backend_from_description)
+    return _rollback(force=force, discard=discard, backend_for=backend_from_description,
+                     allow_out_of_range=allow_out_of_range)
 
 
 def raise_for_rollback_failures(outcome) -> None:

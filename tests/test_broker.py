@@ -461,7 +461,9 @@ time.sleep(60)
 
 
 @needs_mosquitto
-def test_attach_mode_rollback_after_kill_9_restores_the_file_and_reloads(tmp_path):
+def test_attach_mode_rollback_after_kill_9_restores_the_file_and_says_to_reload(tmp_path):
+    """Rollback puts the original config file back; it runs no command from the
+    journal (issue 13), so the person reloads the broker, as its note says."""
     from cli_ai.pipeline import rollback
 
     conf, port, text = _own_config(tmp_path)
@@ -480,7 +482,10 @@ def test_attach_mode_rollback_after_kill_9_restores_the_file_and_reloads(tmp_pat
         assert not outcome.failures and outcome.restored == {"message_size_limit": (1000, 0)}
         assert conf.read_text() == text
         assert not Path(str(conf) + ".cli-ai-orig").exists()
-        assert _receives("127.0.0.1", port, 2000)  # reloaded on the original
+        assert any("reload" in n for n in outcome.notes)
+        assert not _receives("127.0.0.1", port, 2000)  # no reload command ran
+        proc.send_signal(signal.SIGHUP)  # the person reloads it
+        assert _receives("127.0.0.1", port, 5000)  # and it runs on the original again
     finally:
         _stop_own_broker(proc)
 

@@ -112,6 +112,7 @@ class MosquittoBackend(Backend):
         :param validate: attach mode: check new values on a throwaway broker first
         """
         self.attach = attach
+        self.recover = recover
         self.changes_machine = attach is not None
         self._binary_arg = binary
         self._binary: str | None = None
@@ -202,6 +203,8 @@ class MosquittoBackend(Backend):
         return self._parse_current(catalog())
 
     def describe(self) -> dict[str, Any]:
+        """What a journal records. No command and no program: `cli-ai rollback`
+        never runs anything a journal names (`from_description`)."""
         if self.managed:
             return {"kind": self.kind, "config": {"mode": "managed", "host": self.host, "port": self.port}}
         a = self.attach
@@ -211,28 +214,58 @@ class MosquittoBackend(Backend):
             "config": {
                 "mode": "attach",
                 "config_file": str(self.config_path),
-                "reload_command": list(a.reload_command),
-                "restart_command": list(a.restart_command) if a.restart_command else None,
                 "host": a.host,
                 "port": a.port,
                 "backup": str(self.backup_path),
-                "binary": self._binary_arg,
             },
         }
 
+    #: What journals of earlier versions recorded too (commands, binary): accepted, never used.
+    DESCRIPTION_KEYS = {"mode", "config_file", "host", "port", "backup", "reload_command", "restart_command", "binary"}
+
     @classmethod
     def from_description(cls, config: Mapping[str, Any]) -> "MosquittoBackend":
-        """Rebuild an attach-mode backend from `describe()["config"]` (for rollback)."""
+        """Rebuild an attach-mode backend from a journal's `describe()["config"]`
+        (for rollback). The journal is untrusted: the config file must be one
+        cli-ai attached to (its backup `<file>.cli-ai-orig` exists, a regular
+        file of the user's own, and is the only backup it may name), and no
+        command or program is taken from it: the rebuilt backend only rewrites
+        the file, and the person reloads the broker (`rollback_notes`)."""
+        from cli_ai.safety.files import backup_problem
+
         if config.get("mode") != "attach":
             raise ValueError("a managed mosquitto broker is private to its run and gone with it; nothing to roll back")
-        attach = AttachConfig(
-            config_file=config["config_file"],
-            reload_command=tuple(config["reload_command"]),
-            restart_command=tuple(config["restart_command"]) if config.get("restart_command") else None,
-            host=config.get("host", "127.0.0.1"),
-            port=int(config.get("port", 1883)),
-        )
-        return cls(attach=attach, recover=True, backup=config.get("backup"), binary=config.get("binary"), validate=False)
+        extra = sorted(set(config) - cls.DESCRIPTION_KEYS)
+        if extra:
+            raise ValueError(f"a mosquitto backend has no setting {str(extra[0])[:40]!r}")
+        path = config.get("config_file")
+        if not isinstance(path, str) or not os.path.isabs(path) or any(ord(c) < 32 for c in path):
+            raise ValueError("the mosquitto config_file must be an absolute path")
+        backup = path + BACKUP_SUFFIX
+        if config.get("backup") not in (None, backup):
+            raise ValueError(f"the backup of {path} is {backup}, never {str(config.get('backup'))[:200]!r}")
+        port = config.get("port", 1883)
+        if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
+            raise ValueError("the mosquitto port must be an integer 0..65535")
+        if not os.path.isfile(path) or os.path.islink(path):
+            raise ValueError(f"the mosquitto config {path} is not a regular file (a symlink?)")
+        problem = backup_problem(backup)
+        if problem:
+            raise ValueError(f"{problem}, so cli-ai did not attach to {path} (or already restored it)")
+        attach = AttachConfig(config_file=path, reload_command=(), port=port)
+        return cls(attach=attach, recover=True, backup=backup, validate=False)
+
+    def managed_files(self) -> list[tuple[str, str]]:
+        """Attach mode: the broker's config file and its backup (the one pair a journal may name)."""
+        if self.managed:
+            return []
+        return [(str(self.config_path), str(self.backup_path))]
+
+    def rollback_notes(self) -> list[str]:
+        if not self.recover:
+            return []
+        return [f"{self.config_path} is the original again, but cli-ai runs no command from a journal: the broker "
+                "keeps the tuned values until you reload it (its reload command, e.g. `systemctl reload mosquitto`)"]
 
     def journal_files(self) -> list[tuple[str, str]]:
         """(file, backup) pairs for `Guard.record_file`: attach mode's config file."""
@@ -510,6 +543,11 @@ class MosquittoBackend(Backend):
             if not ok:
                 self._emit("broker_refused", values=dict(to_check), reason=why, recovered=True)
                 raise BackendWriteError(f"mosquitto refuses {what}: {why}; the broker's config file was not changed")
+        if self.recover:
+            # `cli-ai rollback`: the file only; no command comes from a journal.
+            text = render_attached_config(self.original_text, {n: new[n] for n in names}, self.original_values)
+            atomic_write(self.config_path, text, like=self.config_path)
+            return
         restart = any(option(n).reload == "restart" for n in changed)
         command = self.attach.restart_command if restart else self.attach.reload_command  # type: ignore[union-attr]
         if restart and not command:

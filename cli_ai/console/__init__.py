@@ -132,6 +132,9 @@ class Console:
 
     # ------------------------------------------------------------------ rollback
     def rollback_report(self, outcome) -> None:
+        if getattr(outcome, "discarded", False):
+            self.info("journal discarded without restoring")
+            return
         if outcome.record is None:
             self.info("nothing to roll back: no journal of changed values was found")
             return
@@ -143,6 +146,8 @@ class Console:
             self.info("journal discarded without restoring")
         elif not outcome.failures:
             self.info(f"restored {len(outcome.restored)} value(s); journal removed")
+        for line in getattr(outcome, "notes", ()):
+            self.note(line)
 
     # ------------------------------------------------------------------ doctor
     def doctor_report(self, checks: Sequence[tuple[str, bool | None, str]], profile: dict | None = None) -> None:

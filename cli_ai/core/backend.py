@@ -41,6 +41,18 @@ class Backend(ABC):
     def close(self) -> None:
         """Release what the backend holds (processes, files)."""
 
+    def managed_files(self) -> list[tuple[str, str]]:
+        """(file, backup) pairs this backend writes besides its values: the
+        only files, with cli-ai's sysctl.d file, that `cli-ai rollback` puts
+        back when a journal names them."""
+        return []
+
+    def rollback_notes(self) -> list[str]:
+        """What the person still has to do after `cli-ai rollback` restored
+        through this backend (say, reload a service: no command is ever taken
+        from a journal)."""
+        return []
+
 
 def to_json_value(value: Value) -> Any:
     return list(value) if isinstance(value, tuple) else value

@@ -5,115 +5,58 @@ it changed is put back on every way out.
         guard.apply({"net.core.somaxconn": 1024})
     # originals restored and verified; journal deleted only if all are back
 
-Ctrl+C, SIGTERM and SIGHUP raise `Interrupted` in the main thread so the
-`with` block unwinds through the restore. After a `kill -9` the journal stays
-on disk and `rollback()` (the `cli-ai rollback` command) restores from it.
+Every catchable signal whose default is to end the process (Ctrl+C, TERM,
+HUP, QUIT, USR1, USR2, ALRM, ... see `HANDLED_SIGNALS`) raises `Interrupted`
+in the main thread so the `with` block unwinds through the restore. After a
+`kill -9` the journal stays on disk and `rollback()` (the `cli-ai rollback`
+command) restores from it, after checking it (`journal_check.py`).
 """
 
 from __future__ import annotations
 
-import fcntl
-import os
 import signal
 import threading
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Iterable, Mapping
 
+from cli_ai.core.backend import Backend, Value, same_value
 from cli_ai.errors import (
     BackendWriteError,
     CliAiError,
     Interrupted,
     JournalPendingError,
-    LockHeldError,
     RestoreError,
     SafetyError,
     TooManyFailures,
 )
 from cli_ai.events import Event, EventSink, null_sink
-from cli_ai.safety.journal import (
-    APPLIED_NAME,
-    Journal,
-    JournalRecord,
-    current_netns,
-    ensure_state_dir,
-    state_dir,
-)
-from cli_ai.core.backend import Backend, Value, same_value
-
-HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-LOCK_NAME = "lock"
+from cli_ai.safety.files import restore_files
+from cli_ai.safety.journal import APPLIED_NAME, Journal, JournalRecord, state_dir
+from cli_ai.safety.lock import LOCK_NAME, MachineLock, pid_alive
+# rollback lives in its own module; importable from here as before.
+from cli_ai.safety.rollback import RollbackOutcome, rollback
 
 
-def pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _terminating_signals() -> tuple[int, ...]:
+    """The signals that end a process by default and that a program can catch,
+    and that come from outside (not a fault of the program itself: SEGV, BUS,
+    FPE, ILL, TRAP, SYS and ABRT re-fault or abort whatever a handler does).
+
+    SIGPIPE stays ignored, as Python sets it: a process-wide handler cannot
+    tell `kill -PIPE` from the kernel's SIGPIPE for a write to a closed socket
+    (a benchmark's client, the broker probe), which must stay an EPIPE error
+    the code handles; ignored, `kill -PIPE` cannot end the run without its
+    restore. SIGXFSZ stays ignored too (Python's default): a too-large write
+    is an error of that write."""
+    names = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGVTALRM", "SIGPROF",
+             "SIGXCPU", "SIGIO", "SIGPWR", "SIGSTKFLT")
+    sigs = [getattr(signal, n) for n in names if hasattr(signal, n)]
+    if hasattr(signal, "SIGRTMIN"):
+        sigs += range(signal.SIGRTMIN, signal.SIGRTMAX + 1)
+    return tuple(dict.fromkeys(int(s) for s in sigs))
 
 
-class MachineLock:
-    """One cli-ai run at a time per state directory (flock + the holder's PID).
-
-    flock is released by the kernel when its holder dies, so a lock file left by
-    a dead PID is simply taken over."""
-
-    def __init__(self, directory: Path | None = None):
-        self.directory = directory or state_dir()
-        self.path = self.directory / LOCK_NAME
-        self._fd: int | None = None
-        self.took_over_from: int | None = None
-
-    def acquire(self) -> "MachineLock":
-        ensure_state_dir(self.directory)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _read_pid(fd)
-            os.close(fd)
-            who = f"PID {holder}" if holder else "another process"
-            raise LockHeldError(
-                f"another cli-ai run ({who}) is tuning this machine (lock {self.path}); "
-                "wait for it to finish or stop it"
-            ) from None
-        previous = _read_pid(fd)
-        if previous and previous != os.getpid() and not pid_alive(previous):
-            self.took_over_from = previous
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self._fd = fd
-        return self
-
-    def release(self) -> None:
-        if self._fd is None:
-            return
-        try:
-            os.ftruncate(self._fd, 0)
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-        finally:
-            os.close(self._fd)
-            self._fd = None
-
-    def __enter__(self) -> "MachineLock":
-        return self.acquire()
-
-    def __exit__(self, *exc) -> None:
-        self.release()
-
-
-def _read_pid(fd: int) -> int | None:
-    try:
-        text = os.pread(fd, 32, 0).decode().strip()
-        return int(text) if text else None
-    except (OSError, ValueError):
-        return None
-
-
+HANDLED_SIGNALS = _terminating_signals()
 class FailureCounter:
     """Stops a run after `limit` consecutive failed steps (seed 004: 3)."""
 
@@ -182,6 +125,10 @@ class Guard:
                 self.sink(Event("lock_takeover", {"pid": self.lock.took_over_from}))
             try:
                 self._refuse_pending_journal()
+                if self.keep_on_success:
+                    # What an earlier apply kept must be readable before this
+                    # one writes: its originals are merged into it at the end.
+                    Journal(self.directory, APPLIED_NAME).read()
                 self.originals = self.backend.read(self.names)
                 self.journal.write(
                     JournalRecord(
@@ -227,10 +174,8 @@ class Guard:
         return False
 
     def _refuse_pending_journal(self) -> None:
-        try:
-            pending = self.journal.read()
-        except ValueError as exc:
-            raise JournalPendingError(str(exc)) from None
+        # A malformed or unsafe journal is a StateError (exit 2) from read().
+        pending = self.journal.read()
         if pending is not None:
             raise JournalPendingError(
                 f"a previous run (PID {pending.pid}) left changed values in {self.journal.path}; "
@@ -297,7 +242,7 @@ class Guard:
                 failures.append(str(exc))
             except OSError as exc:
                 failures.append(f"{name}: {exc}")
-        failures.extend(restore_files(self.files))
+        failures.extend(restore_files(self.files, trusted=True))
         if failures:
             self.sink(Event("restore_failed", {"failures": failures, "journal": str(self.journal.path)}))
             raise RestoreError(
@@ -324,106 +269,16 @@ class Guard:
         if not self.install_signal_handlers or threading.current_thread() is not threading.main_thread():
             return
         for sig in HANDLED_SIGNALS:
-            self._old_handlers[sig] = signal.signal(sig, self._on_signal)
+            try:
+                self._old_handlers[sig] = signal.signal(sig, self._on_signal)
+            except (OSError, ValueError):  # a signal this platform does not let Python catch
+                continue
 
     def _remove_handlers(self) -> None:
         for sig, handler in self._old_handlers.items():
-            signal.signal(sig, handler)  # type: ignore[arg-type]
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)  # type: ignore[arg-type]
         self._old_handlers.clear()
 
 
-# ---------------------------------------------------------------- rollback
-
-
-def restore_files(files: list[dict]) -> list[str]:
-    """Put back files a run wrote: the backup over the file, or remove it."""
-    failures = []
-    for entry in reversed(files):
-        path, backup = entry["path"], entry.get("backup")
-        try:
-            if backup:
-                os.replace(backup, path)
-            elif os.path.exists(path):
-                os.unlink(path)
-        except OSError as exc:
-            failures.append(f"{path}: {exc.strerror}")
-    return failures
-
-
-class RollbackOutcome:
-    def __init__(self, record: JournalRecord | None, restored: dict[str, tuple[Value, Value]], failures: list[str],
-                 kind: str = "journal"):
-        self.record = record
-        self.kind = kind  # "journal" (an interrupted run) or "applied" (cli-ai apply)
-        self.restored = restored  # name -> (value before rollback, original)
-        self.failures = failures
-
-
-def rollback(
-    directory: Path | None = None,
-    *,
-    force: bool = False,
-    discard: bool = False,
-    backend: Backend | None = None,
-    backend_for: Callable[[dict[str, Any]], Backend] | None = None,
-) -> RollbackOutcome:
-    """Restore every value of a left-over journal (an interrupted run) or, when
-    there is none, of what `cli-ai apply` applied; delete it when all are back.
-
-    :param backend: restore through this backend
-    :param backend_for: else, rebuild the journal's backend from the
-        description it recorded (the layer above knows the backend kinds:
-        `pipeline.rollback` passes `tactician.backends.backend_from_description`)
-    """
-    if backend is None and backend_for is None:
-        raise ValueError("rollback needs a backend or a way to rebuild one from the journal")
-    d = directory or state_dir()
-    kind = "journal"
-    journal = Journal(d)
-    try:
-        record = journal.read()
-        if record is None:
-            kind = "applied"
-            journal = Journal(d, APPLIED_NAME)
-            record = journal.read()
-    except ValueError as exc:
-        raise JournalPendingError(str(exc)) from None
-    if record is None:
-        return RollbackOutcome(None, {}, [])
-    with MachineLock(d):
-        if kind == "journal" and record.pid != os.getpid() and pid_alive(record.pid) and not force:
-            raise LockHeldError(
-                f"the run that wrote the journal (PID {record.pid}) is still alive; stop it first "
-                "(it restores on SIGTERM), or pass --force"
-            )
-        if discard:
-            journal.delete()
-            return RollbackOutcome(record, {}, [], kind)
-        here = current_netns()
-        if record.netns_params and record.netns and here and record.netns != here and not force:
-            raise SafetyError(
-                f"the journal was written in another network namespace (inode {record.netns}, this shell is in "
-                f"{here}) and holds per-namespace params ({', '.join(record.netns_params)}); run `cli-ai rollback` "
-                "inside that namespace, or pass --discard if it no longer exists"
-            )
-        target = backend or backend_for(record.backend)
-        restored: dict[str, tuple[Value, Value]] = {}
-        failures: list[str] = []
-        for name, original in record.originals.items():
-            try:
-                before = target.read([name])[name]
-                target.write({name: original})
-                after = target.read([name])[name]
-                if same_value(after, original):
-                    restored[name] = (before, original)
-                else:
-                    failures.append(f"{name}: reads back {after!r}, expected {original!r}")
-            except (CliAiError, OSError) as exc:
-                failures.append(str(exc))
-        failures.extend(restore_files(record.files))
-        if not failures:
-            journal.delete()
-        return RollbackOutcome(record, restored, failures, kind)
-
-
-__all__ = ["Guard", "FailureCounter", "MachineLock", "rollback", "RollbackOutcome", "pid_alive", "BackendWriteError"]
+__all__ = ["Guard", "FailureCounter", "MachineLock", "rollback", "RollbackOutcome", "pid_alive", "BackendWriteError",
+           "restore_files", "HANDLED_SIGNALS", "LOCK_NAME"]
