@@ -14,6 +14,7 @@ command) restores from it, after checking it (`journal_check.py`).
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from pathlib import Path
