@@ -14,10 +14,11 @@ import platform
 import re
 import shlex
 from dataclasses import dataclass, field, replace
-from typing import Callable
+from typing import Callable, Mapping, Sequence
 
 from cli_ai.errors import SafetyError
 from cli_ai.safety.catalog import CatalogEntry, lookup
+from cli_ai.safety.interpreters import template_interpreter
 from cli_ai.spec import KnobSpec, TuningSpec, VectorElement, strip_trailing_redirect
 
 # Params that run programs, crash the machine on purpose or switch off
@@ -61,6 +62,8 @@ class CommandPlan:
     argv: tuple[str, ...]
     shell: bool
     shell_syntax: tuple[str, ...] = ()
+    # Why the program runs code it is given (allowed by --allow-shell), if it does.
+    interpreter: str | None = None
 
 
 def param_name_problem(name: str) -> str | None:
@@ -289,8 +292,23 @@ def shell_syntax_in(command: str) -> list[str]:
     return seen
 
 
-def plan_command(command: str, *, allow_shell: bool = False, field_name: str = "benchmark_command") -> CommandPlan:
-    """Decide how a command runs. Shell syntax is refused unless allowed."""
+def _interpreter_refusal(field_name: str, why: str) -> SafetyError:
+    return SafetyError(
+        f"{field_name}: {why}; a shell or an interpreter given code runs anything, so it needs --allow-shell "
+        "(you then confirm the exact command)"
+    )
+
+
+def plan_command(
+    command: str,
+    *,
+    allow_shell: bool = False,
+    field_name: str = "benchmark_command",
+    candidates: Mapping[str, Sequence[str]] | None = None,
+) -> CommandPlan:
+    """Decide how a command runs. Shell syntax, and a program that is a shell
+    or runs inline code (`interpreters.interpreter_in`, over every value its
+    placeholders can take: `candidates`), are refused unless allowed."""
     syntax = shell_syntax_in(command)
     text = strip_trailing_redirect(command).strip()
     if syntax:
@@ -307,15 +325,31 @@ def plan_command(command: str, *, allow_shell: bool = False, field_name: str = "
         raise SafetyError(f"{field_name}: cannot split {command!r} into arguments ({exc})") from None
     if not argv:
         raise SafetyError(f"{field_name}: the command is empty")
-    return CommandPlan(text=text, argv=argv, shell=False)
+    why = template_interpreter(argv, candidates or {})
+    if why is not None and not allow_shell:
+        raise _interpreter_refusal(field_name, why)
+    return CommandPlan(text=text, argv=argv, shell=False, interpreter=why)
 
 
-def check_argv(args: tuple[str, ...], *, allow_shell: bool = False, field_name: str = "benchmark.args") -> None:
-    """A structured argv runs without a shell; refuse an argv that invokes one."""
-    if args and os.path.basename(args[0]) in ("sh", "bash", "dash", "zsh", "ksh") and not allow_shell:
-        raise SafetyError(
-            f"{field_name}: runs a shell ({args[0]}); pass --allow-shell to run it after you confirm the exact command"
-        )
+def check_argv(
+    args: tuple[str, ...],
+    *,
+    allow_shell: bool = False,
+    field_name: str = "benchmark.args",
+    runner: str = "command",
+    candidates: Mapping[str, Sequence[str]] | None = None,
+) -> str | None:
+    """A structured argv runs without a shell; refuse one that is a shell or
+    an interpreter given code (runner 'command': `args` is the argv; another
+    runner: `args` are that program's). Returns why it needs --allow-shell
+    when allowed, else None."""
     for j, arg in enumerate(args):
         if "\x00" in arg:
             raise SafetyError(f"{field_name}[{j}]: contains a NUL character")
+    if runner == "tcp-accept":  # cli-ai's own benchmark: its args are options
+        return None
+    argv = tuple(args) if runner == "command" else (runner, *args)
+    why = template_interpreter(argv, candidates or {})
+    if why is not None and not allow_shell:
+        raise _interpreter_refusal(field_name, why)
+    return why
