@@ -165,3 +165,14 @@ def test_confirmation_shows_the_exact_argv_of_the_first_step(tmp_path, write_spe
     assert r.returncode == 3
     text = " ".join(r.stderr.split())
     assert f"{prog} --threads 3 --mode=slow" in text
+
+
+def test_a_mosquitto_reload_command_cannot_be_a_shell(tmp_path, write_spec):
+    conf = tmp_path / "mosquitto.conf"
+    conf.write_text("max_inflight_messages 20\n")
+    data = json.loads((Path(__file__).resolve().parents[2] / "examples" / "mosquitto.json").read_text())
+    data["action_space"] = [{"param": "max_inflight_messages", "type": "int", "min": 1, "max": 100}]
+    data["mosquitto"]["attach"] = {"config_file": str(conf), "reload_command": ["env", "sh", "-c", "id"], "port": 1}
+    r = run_cli("validate", write_spec(data))
+    assert r.returncode == 3, r.stderr
+    assert "mosquitto.attach.reload_command: sh is a shell" in r.stderr
