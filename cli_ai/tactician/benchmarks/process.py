@@ -1,5 +1,7 @@
 """Running one benchmark process: its own session and process group, a
-timeout, and the whole group stopped on any way out."""
+private working directory, an environment without secrets, a timeout, and
+the whole session stopped on any way out; daemons it left behind are killed
+too (`reaper`)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from typing import Mapping, Sequence
 
 from cli_ai.errors import BenchmarkError
 from cli_ai.tactician.benchmarks.common import quoted_tail
+from cli_ai.tactician.benchmarks.reaper import become_subreaper, children, kill_session, sweep
 
 
 OUTPUT_CAP_BYTES = 16 * 1024 * 1024
@@ -51,10 +54,9 @@ def benchmark_env(extra: Mapping[str, str] | None = None, base: Mapping[str, str
 
 
 def _signal_group(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
+    """Signal the benchmark's whole session: its group, and any member that
+    moved to a group of its own (the session id is the leader's pid)."""
+    kill_session(pgid, sig)
 
 
 def _pidfd(pid: int) -> int | None:
@@ -186,6 +188,8 @@ def run_process(
     if not argv:
         raise BenchmarkError("the benchmark command is empty; give the program to run")
     command = shlex.join(argv)
+    become_subreaper()
+    before = children()
     start = time.monotonic()
     try:
         proc = subprocess.Popen(
@@ -228,6 +232,8 @@ def run_process(
             os.close(pidfd)
         if proc.stdout is not None:
             proc.stdout.close()
+        # what the step left behind: daemons handed to us as their subreaper
+        sweep(before, keep=proc.pid if proc.returncode is None else None)
     return Completed(output=buf.text(), returncode=returncode, duration_s=time.monotonic() - start)
 
 
