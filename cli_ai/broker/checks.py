@@ -90,6 +90,14 @@ def check_mosquitto_spec(spec: TuningSpec, *, clamp: bool = False, real_run: boo
                 f"sys_interval may reach {fmt_bound(k.max)} s, more than half the {settings.window_s:g} s window: such steps "
                 "measure throughput from the subscribers' counts instead of $SYS"
             )
+    if settings.binary is not None:
+        from cli_ai.broker.process import mosquitto_binary_problem
+
+        # a dry run starts nothing: only the name must be mosquitto there
+        problem = mosquitto_binary_problem(settings.binary) if real_run or shutil.which(settings.binary) else (
+            None if os.path.basename(settings.binary) == "mosquitto" else f"{settings.binary} is not mosquitto")
+        if problem is not None:
+            errors.append(f"mosquitto.binary: {problem}")
     attach = settings.attach
     raw_attach = dict((spec.target_config or {}).get("attach") or {})
     if attach is not None:

@@ -54,3 +54,74 @@ def test_a_benchmark_sees_no_api_key_and_runs_in_a_private_directory(tmp_path, m
     assert key is None and aws is None and preload is None
     assert cwd != str(tmp_path) and listing == []
     assert not os.path.exists(cwd)  # removed with the step
+
+
+def _planned(runner, args, metric):
+    return {
+        "workload_name": "planned", "reward_metric": metric,
+        "benchmark": {"runner": runner, "args": args},
+        "action_space": [{"param": "vm.swappiness", "type": "int", "min": 10, "max": 60}],
+    }
+
+
+# Each of these passed the LLM plan policy before the fix.
+@pytest.mark.parametrize("runner, args, metric, fragment", [
+    ("fio", ["--name=x", "--directory=/tmp/:/etc", "--rw=write", "--size=1m"], "write_iops", "fio --directory"),
+    ("fio", ["--name=x", "--directory=/var/tmp", "--rw=write", "--size=1m"], "write_iops", "fio --directory"),
+    ("fio", ["--name=../etc/cron.d/x", "--rw=write", "--size=1m"], "write_iops", "must be a plain name"),
+    ("fio", ["--name=/etc/x", "--rw=write"], "write_iops", "must be a plain name"),
+    ("wrk", ["-t2", "-c10", "-d1s", "http://198.51.100.7:8080/"], "requests_per_second", "is not this machine"),
+    ("wrk", ["-t2", "http://db.example.com/"], "requests_per_second", "is not this machine"),
+    ("redis-benchmark", ["-h", "203.0.113.9", "-q", "-t", "set"], "requests_per_second", "is not this machine"),
+    ("redis-benchmark", ["-s", "/tmp/evil.sock", "-q"], "requests_per_second", "-s is not allowed"),
+    ("pgbench", ["-h", "10.1.2.3", "-c", "4", "testdb"], "transactions_per_second", "is not this machine"),
+    ("pgbench", ["--host=evil.example.org", "testdb"], "transactions_per_second", "is not this machine"),
+    ("sysbench", ["oltp_read_only", "--mysql-host=127.0.0.1,10.9.9.9", "run"], "transactions_per_second",
+     "is not this machine"),
+])
+def test_llm_plan_runner_options_are_refused(runner, args, metric, fragment):
+    from cli_ai.strategist import assess_spec
+
+    verdict = assess_spec(_planned(runner, args, metric), dry_run=True)
+    assert verdict.unsafe and any(fragment in p for p in verdict.problems), verdict.problems
+
+
+@pytest.mark.parametrize("runner, args, metric, goal", [
+    ("wrk", ["-t2", "http://127.0.0.1:8080/"], "requests_per_second", ""),
+    ("wrk", ["-t2", "http://[::1]:8080/"], "requests_per_second", ""),
+    ("pgbench", ["-h", "localhost", "testdb"], "transactions_per_second", ""),
+    ("pgbench", ["-h", "db.internal", "testdb"], "transactions_per_second", "benchmark postgres on db.internal"),
+    ("redis-benchmark", ["-h", "10.0.0.5", "-q"], "requests_per_second", "my redis at 10.0.0.5 is slow"),
+    ("fio", ["--name=cli-ai", "--rw=write", "--size=1m", "--output-format=json"], "write_iops", ""),
+])
+def test_llm_plan_local_or_person_named_hosts_pass(runner, args, metric, goal):
+    from cli_ai.strategist import assess_spec
+
+    assert assess_spec(_planned(runner, args, metric), dry_run=True, goal=goal).problems == []
+
+
+@pytest.mark.parametrize("binary", ["SCRIPT", "NAMED_SCRIPT", "/bin/sh", "/usr/bin/env", "LINK"])
+def test_the_managed_broker_binary_must_be_mosquitto(tmp_path, write_spec, binary):
+    from tests.conftest import EXAMPLES, run_cli
+
+    mark = tmp_path / "ran"
+    if binary in ("SCRIPT", "NAMED_SCRIPT"):  # any program, run as root as the "broker"
+        (tmp_path / "bin").mkdir()
+        script = tmp_path / "bin" / ("evil" if binary == "SCRIPT" else "mosquitto")
+        script.write_text(f"#!/bin/sh\ntouch {mark}\n")
+        script.chmod(0o755)
+        binary = str(script)
+    if binary == "LINK":  # named mosquitto, but a shell underneath
+        link = tmp_path / "mosquitto"
+        link.symlink_to("/bin/sh")
+        binary = str(link)
+    data = __import__("json").loads((EXAMPLES / "mosquitto.json").read_text())
+    data["mosquitto"]["binary"] = binary
+    data["action_space"] = data["action_space"][:1]
+    data["training_config"].update(budget=2, total_timesteps=2)
+    r = run_cli("tune", write_spec(data), "--yes", "--output-dir", tmp_path / "runs", input="", timeout=120,
+                env={"TMPDIR": str(tmp_path)})
+    assert r.returncode == 3, r.stderr
+    lines = [l for l in r.stderr.splitlines() if "mosquitto.binary" in l]
+    assert len(lines) == 1 and "not mosquitto" in lines[0], r.stderr
+    assert not mark.exists()

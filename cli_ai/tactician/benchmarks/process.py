@@ -206,6 +206,13 @@ def _collect(proc: subprocess.Popen, pidfd: int | None, buf: _OutputBuffer, dead
         sel.close()
 
 
+def _private_parent() -> str | None:
+    """Where a benchmark's private directory goes: /var/tmp, which is on disk
+    (fio measures the disk there, /tmp may be RAM), else the default temp dir."""
+    parent = "/var/tmp"
+    return parent if os.path.isdir(parent) and os.access(parent, os.W_OK | os.X_OK) else None
+
+
 def run_process(
     argv: Sequence[str],
     *,
@@ -227,7 +234,7 @@ def run_process(
         # cli-ai was started (sysbench finds ./<test>.lua there first), and
         # whatever the benchmark writes there is removed with it.
         argv = absolute_paths(argv, os.getcwd())
-        private_dir = cwd = tempfile.mkdtemp(prefix="cli-ai-bench-")
+        private_dir = cwd = tempfile.mkdtemp(prefix="cli-ai-bench-", dir=_private_parent())
     try:
         return _run(argv, command, timeout_s=timeout_s, env=env, cwd=cwd, kill_grace_s=kill_grace_s)
     finally:
