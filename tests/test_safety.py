@@ -68,7 +68,7 @@ def test_catalogue_netns_flags_match_this_kernel():
     "name, fragment",
     [
         ("../../etc/passwd", "is a path"),
-        ("kernel/core_pattern", "is a path"),
+        ("kernel/core_pattern", "never tuned"),
         ("kernel.core_pattern", "never tuned"),
         ("kernel.modprobe", "never tuned"),
         ("vm.swappiness\n", "NUL or newline"),

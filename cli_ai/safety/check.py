@@ -21,8 +21,11 @@ from cli_ai.safety.catalog import CatalogEntry, lookup
 from cli_ai.safety.interpreters import template_interpreter
 from cli_ai.spec import KnobSpec, TuningSpec, VectorElement, strip_trailing_redirect
 
-# Params that run programs, crash the machine on purpose or switch off
-# protections. They are refused even if someone adds them to the catalogue.
+# Params that run programs, crash the machine on purpose, switch off
+# protections or open the machine as a router. They are refused even if
+# someone adds them to the catalogue, in any spelling the kernel or
+# sysctl(8) accepts (`/` separators, a /proc/sys prefix, any case):
+# `denied_reason` matches the canonical name.
 DENIED_PARAMS = {
     "kernel.core_pattern": "runs a program chosen by its value on every crash",
     "kernel.modprobe": "names the program the kernel runs to load modules",
@@ -35,12 +38,71 @@ DENIED_PARAMS = {
     "kernel.panic_on_oops": "turns a recoverable oops into a panic",
     "kernel.modules_disabled": "cannot be undone until reboot",
     "kernel.kexec_load_disabled": "cannot be undone until reboot",
+    "kernel.unprivileged_bpf_disabled": "lets unprivileged users load BPF programs into the kernel",
+    "kernel.kptr_restrict": "reveals kernel addresses to users",
+    "kernel.dmesg_restrict": "reveals the kernel log to users",
+    "kernel.perf_event_paranoid": "opens kernel profiling to unprivileged users",
+    "kernel.randomize_va_space": "switches address space layout randomisation off",
+    "kernel.io_uring_disabled": "opens io_uring to unprivileged users",
+    "vm.mmap_min_addr": "allows mapping the NULL page (a kernel exploit aid)",
     "vm.drop_caches": "is an action, not a setting",
     "vm.compact_memory": "is an action, not a setting",
     "vm.panic_on_oom": "turns out-of-memory into a panic",
     "net.ipv4.ip_forward": "turns the machine into a router",
     "fs.suid_dumpable": "lets setuid programs dump core with their secrets",
 }
+# Families, as globs over the canonical name ('*' spans dots): every
+# interface's copy (conf.all, conf.default, conf.eth0) and both IP versions.
+DENIED_PATTERNS: tuple[tuple[str, str], ...] = (
+    ("net.ipv4.ip_forward*", "turns the machine into a router"),
+    ("net.ipv*.conf.*.forwarding", "turns the machine into a router"),
+    ("net.ipv*.conf.*.mc_forwarding", "turns the machine into a multicast router"),
+    ("net.*.accept_redirects", "lets other hosts rewrite the routing table"),
+    ("net.*.secure_redirects", "lets gateways rewrite the routing table"),
+    ("net.*.send_redirects", "makes the machine send routing redirects, as a router does"),
+    ("net.*.accept_source_route", "accepts source-routed packets (a spoofing aid)"),
+    ("net.*.rp_filter", "changes reverse-path (anti-spoofing) filtering"),
+    ("net.*.proxy_arp*", "answers ARP for other hosts"),
+    ("net.*.proxy_ndp", "answers neighbour discovery for other hosts"),
+    ("net.*.accept_local", "accepts packets with a local source address from the network"),
+    ("net.*.route_localnet", "routes 127.0.0.0/8 to and from the network"),
+    ("net.ipv6.conf.*.accept_ra*", "lets router advertisements change routes and addresses"),
+    ("net.core.bpf_jit*", "weakens or changes the BPF JIT's hardening"),
+    ("kernel.yama.*", "controls ptrace protection between processes"),
+    ("kernel.kexec*", "controls loading another kernel"),
+    ("kernel.sysrq*", "controls the magic SysRq keys that can reboot the machine"),
+    ("kernel.unprivileged_*", "opens a privileged kernel feature to unprivileged users"),
+    ("kernel.panic*", "changes what the machine does on a kernel panic"),
+    ("kernel.usermodehelper.*", "controls programs the kernel runs"),
+    ("fs.binfmt_misc.*", "controls programs the kernel runs"),
+    ("fs.protected_*", "switches off link and FIFO protections in shared directories"),
+)
+
+
+def canonical_sysctl_name(name: str) -> str:
+    """A sysctl name as the kernel resolves it: `/` and `.` both separate
+    (sysctl(8) takes net/ipv4/ip_forward), a /proc/sys prefix is a path to
+    the same file, and case is folded so lookalikes compare equal."""
+    text = name.strip().replace("/", ".").lower()
+    text = re.sub(r"\.+", ".", text).strip(".")
+    if text.startswith("proc.sys."):
+        text = text[len("proc.sys."):]
+    return text
+
+
+def denied_reason(name: str) -> str | None:
+    """Why `name` (in any spelling) is never tuned, or None."""
+    import fnmatch
+
+    canon = canonical_sysctl_name(name)
+    if canon in DENIED_PARAMS:
+        return DENIED_PARAMS[canon]
+    for pattern, why in DENIED_PATTERNS:
+        if fnmatch.fnmatchcase(canon, pattern):
+            return why
+    return None
+
+
 SYSCTL_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[A-Za-z0-9_-]+)+$")
 
 
@@ -70,12 +132,11 @@ def param_name_problem(name: str) -> str | None:
     """Why `name` can never be a sysctl cli-ai touches, or None."""
     if "\x00" in name or "\n" in name or "\r" in name:
         return "contains a NUL or newline character"
+    denied = denied_reason(name)
+    if denied is not None:
+        return f"is never tuned by cli-ai: it {denied}"
     if "/" in name or ".." in name:
         return "is a path, not a sysctl name (use dots: net.core.somaxconn)"
-    if name in DENIED_PARAMS:
-        return f"is never tuned by cli-ai: it {DENIED_PARAMS[name]}"
-    if name.startswith("kernel.usermodehelper") or name.startswith("fs.binfmt_misc"):
-        return "is never tuned by cli-ai: it controls programs the kernel runs"
     if not SYSCTL_NAME.match(name):
         return "is not a valid sysctl name (letters, digits, '_', '-', separated by dots)"
     return None
