@@ -20,7 +20,7 @@ from typing import Mapping, Sequence
 
 from cli_ai.errors import BenchmarkError
 from cli_ai.tactician.benchmarks.common import quoted_tail
-from cli_ai.tactician.benchmarks.reaper import become_subreaper, children, kill_session, sweep
+from cli_ai.tactician.benchmarks.reaper import children, kill_session, subreaper, sweep
 
 
 OUTPUT_CAP_BYTES = 16 * 1024 * 1024
@@ -244,7 +244,12 @@ def run_process(
 
 def _run(argv: list[str], command: str, *, timeout_s: float, env: Mapping[str, str] | None, cwd: str,
          kill_grace_s: float) -> Completed:
-    become_subreaper()
+    with subreaper():
+        return _run_reaped(argv, command, timeout_s=timeout_s, env=env, cwd=cwd, kill_grace_s=kill_grace_s)
+
+
+def _run_reaped(argv: list[str], command: str, *, timeout_s: float, env: Mapping[str, str] | None, cwd: str,
+                kill_grace_s: float) -> Completed:
     before = children()
     start = time.monotonic()
     try:

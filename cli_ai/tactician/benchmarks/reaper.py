@@ -5,7 +5,8 @@ its process group stops its ordinary children. A daemon leaves the group and
 the session (`fork`, `setsid`, `fork` again) and its parent exits, so the
 kernel hands it to the nearest "child subreaper" ancestor, else to init,
 where no one would ever stop it. cli-ai makes itself a subreaper
-(`prctl(PR_SET_CHILD_SUBREAPER)`): such orphans become cli-ai's children, and
+(`prctl(PR_SET_CHILD_SUBREAPER)`, for the length of a step): such orphans
+become cli-ai's children, and
 at the end of a step every child that was not there before the step is
 killed and reaped, along with anything still in the benchmark's session.
 """
@@ -16,25 +17,38 @@ import ctypes
 import os
 import signal
 import time
+from contextlib import contextmanager
+from typing import Any
 
 PR_SET_CHILD_SUBREAPER = 36
-_subreaper: bool | None = None
+PR_GET_CHILD_SUBREAPER = 37
 # Rounds of "kill the new children, let their orphans reparent to us": each
 # round goes one generation deeper (a child's children arrive once it is dead).
 MAX_ROUNDS = 64
 
 
-def become_subreaper() -> bool:
-    """Make this process the subreaper of its descendants (once); False where
-    the kernel or libc does not offer it."""
-    global _subreaper
-    if _subreaper is None:
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            _subreaper = libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
-        except (OSError, AttributeError):
-            _subreaper = False
-    return _subreaper
+def _prctl(option: int, arg: Any) -> int:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(option, arg, 0, 0, 0)
+    except (OSError, AttributeError):
+        return -1
+
+
+@contextmanager
+def subreaper():
+    """While inside, this process is the subreaper of its descendants: an
+    orphan of a benchmark becomes our child instead of init's. Restored on
+    the way out, so orphans of anything else (outside a step) still go to
+    init and never linger here as zombies."""
+    was = ctypes.c_int(0)
+    known = _prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(was)) == 0
+    set_now = _prctl(PR_SET_CHILD_SUBREAPER, 1) == 0
+    try:
+        yield set_now
+    finally:
+        if set_now and known and not was.value:
+            _prctl(PR_SET_CHILD_SUBREAPER, 0)
 
 
 def _stat_fields(pid: int) -> list[str] | None:
@@ -110,4 +124,4 @@ def sweep(before: set[int], *, keep: int | None = None) -> list[int]:
     return killed
 
 
-__all__ = ["become_subreaper", "children", "kill_session", "sweep"]
+__all__ = ["subreaper", "children", "kill_session", "sweep"]
