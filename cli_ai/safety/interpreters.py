@@ -144,6 +144,21 @@ def _direct(argv: Sequence[str]) -> str | None:
     return None
 
 
+def _embedded_commands(arg: str) -> list[str]:
+    """Command lines a wrapper's operand may carry: the operand itself when it
+    holds spaces (`env -S "sh -c x"`), an option's value (`--split-string=sh
+    -c x`), a short option's attached value (`-S"sh -c x"`)."""
+    out = []
+    if any(c.isspace() for c in arg):
+        out.append(arg)
+    if arg.startswith("-"):
+        if "=" in arg:
+            out.append(arg.split("=", 1)[1])
+        if not arg.startswith("--") and len(arg) > 2:
+            out.append(arg[2:])
+    return [t for t in out if t.strip()]
+
+
 def interpreter_in(argv: Sequence[str]) -> str | None:
     """Why `argv` runs code it carries (a shell, inline code, a script, a
     wrapper around one of them), or None for a plain program.
@@ -157,8 +172,11 @@ def interpreter_in(argv: Sequence[str]) -> str | None:
         return why
     for k in range(1, len(argv)):
         why = _direct(argv[k:])
-        if why is None and any(c.isspace() for c in argv[k]):
-            why = interpreter_in(argv[k].split() + argv[k + 1:])
+        if why is None:
+            for text in _embedded_commands(argv[k]):
+                why = interpreter_in(text.split() + argv[k + 1:])
+                if why is not None:
+                    break
         if why is not None:
             return f"{why}, started through {argv[0]}"
     return None
@@ -219,30 +237,75 @@ def fill(argv: Sequence[str], rendered: Mapping[str, str]) -> list[str]:
     return [one(a) for a in argv]
 
 
+def _names_in_tables() -> frozenset[str]:
+    longs = {opt for _, opts, _ in INLINE_CODE_OPTIONS.values() for opt in opts}
+    return frozenset(SHELLS | CODE_RUNNERS | WRAPPERS | set(INLINE_CODE_OPTIONS) | set(SCRIPT_OPTIONS)
+                     | {"sysbench"} | longs)
+
+
+def _plain(arg: str) -> bool:
+    """Whether no rule above can tell `arg` from "0": not an option, no path,
+    no whitespace, no Lua file, and not a name in any table."""
+    return bool(arg) and not arg.startswith("-") and "/" not in arg and not any(c.isspace() for c in arg) \
+        and not arg.lower().endswith(".lua") and program_name(arg) not in _names_in_tables() \
+        and arg.lower() not in _names_in_tables()
+
+
 def template_interpreter(argv: Sequence[str], candidates: Mapping[str, Sequence[str]]) -> str | None:
-    """`interpreter_in` for an argv template: every combination of the values
-    its placeholders can take (`candidates`: name -> rendered values) is
-    checked, so `{prog}` with the values sh and bash is caught. A placeholder
-    that names the program itself is refused whatever its values."""
+    """`interpreter_in` for an argv template, over every value its
+    placeholders can take (`candidates`: name -> rendered values), so `{prog}`
+    with the values sh and bash is caught. A placeholder that names the
+    program itself is refused whatever its values.
+
+    Each element's renderings are reduced to the ones that can matter (every
+    "plain" rendering behaves like "0" under every rule), then the elements'
+    renderings are combined. Elements are combined independently even when
+    they share a placeholder: that checks more combinations than can occur,
+    never fewer."""
     argv = [str(a) for a in argv]
     if argv and PLACEHOLDER.search(argv[0]):
         return f"the program itself comes from a placeholder ({argv[0]})"
-    names = placeholders(argv)
     why = interpreter_in(argv)
-    if why is not None or not names:
+    if why is not None or not placeholders(argv):
         return why
-    pools = [list(candidates.get(n, ("0",))) or ["0"] for n in names]
+    choices: list[list[str]] = []
     total = 1
-    for pool in pools:
-        total *= len(pool)
-    if total > MAX_EXPANSIONS:
-        return f"its placeholders take {total} combinations of values, too many to check one by one"
-    for combo in itertools.product(*pools):
-        concrete = fill(argv, dict(zip(names, combo)))
-        why = interpreter_in(concrete)
+    for arg in argv:
+        names = placeholders([arg])
+        if not names:
+            choices.append([arg])
+            continue
+        pools = [list(candidates.get(n, ("0",))) or ["0"] for n in names]
+        count = 1
+        for pool in pools:
+            count *= len(pool)
+        if count > MAX_EXPANSIONS:
+            return f"{arg!r} takes {count} combinations of values, too many to check one by one"
+        # `--name={v}`: the option's name is fixed text, so only a value with
+        # a path, a space or a Lua file in it can matter
+        first = PLACEHOLDER.search(arg)
+        eq = arg.find("=")
+        fixed_option = arg.startswith("-") and first is not None and 0 < eq < first.start()
+        seen: list[str] = []
+        for combo in itertools.product(*pools):
+            text = fill([arg], dict(zip(names, combo)))[0]
+            if fixed_option:
+                rest = text[eq + 1:]
+                if "/" not in rest and not any(c.isspace() for c in rest) and not rest.lower().endswith(".lua"):
+                    text = text[:eq + 1] + "0"
+            elif _plain(text):
+                text = "0"
+            if text not in seen:
+                seen.append(text)
+        choices.append(seen)
+        total *= len(seen)
+        if total > MAX_EXPANSIONS:
+            return f"its placeholders take more than {MAX_EXPANSIONS} distinct combinations, too many to check"
+    for concrete in itertools.product(*choices):
+        why = interpreter_in(list(concrete))
         if why is not None:
-            values = ", ".join(f"{n}={v!r}" for n, v in zip(names, combo))
-            return f"with {values} {why}"
+            shown = " ".join(c for c, a in zip(concrete, argv) if c != a)
+            return f"with the value(s) {shown} {why}"
     return None
 
 

@@ -38,6 +38,8 @@ INTERPRETER_COMMANDS = [
     "/usr/bin/env sh -c 'echo score: {x}'",
     "env -u HOME sh -c 'echo score: {x}'",
     "env -S 'sh -c id' {x}",
+    "env '--split-string=sh -c id' {x}",
+    "env '-Ssh -c id' {x}",
     "timeout 5 sh -c 'echo score: {x}'",
     "nice -n 5 bash -c 'echo score: {x}'",
     "ionice -c3 dash -c 'echo score: {x}'",
@@ -96,6 +98,17 @@ def test_placeholders_that_name_a_program_need_allow_shell(command, knobs):
     spec = spec_from_dict(command_spec(command, knobs=knobs))
     with pytest.raises(SafetyError, match="--allow-shell"):
         check_loaded_spec(spec)
+
+
+def test_many_enum_placeholders_are_checked_quickly_without_false_alarms():
+    knobs = [{"param": f"k{i}", "type": "enum", "values": [f"v{j}" for j in range(10)]} for i in range(8)]
+    command = "prog " + " ".join(f"--k{i}={{k{i}}}" if i % 2 else f"{{k{i}}}" for i in range(8))
+    plan = check_loaded_spec(spec_from_dict(command_spec(command, knobs=knobs))).command
+    assert plan is not None and plan.interpreter is None
+    knobs[5]["values"].append("/bin/sh -c id")
+    bad = "env " + " ".join(f"--k{i}={{k{i}}}" if i % 2 else f"{{k{i}}}" for i in range(8))
+    with pytest.raises(SafetyError, match="--allow-shell"):
+        check_loaded_spec(spec_from_dict(command_spec(bad, knobs=knobs)))
 
 
 @pytest.mark.parametrize("command", [
