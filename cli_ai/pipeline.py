@@ -190,6 +190,7 @@ __all__ = [
     "CheckedSpec",
     "validate",
     "check_loaded_spec",
+    "check_benchmark_command",
     "param_rows",
     "doctor_checks",
     "require_confirmation",
