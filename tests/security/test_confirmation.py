@@ -51,3 +51,33 @@ def test_mosquitto_attach_without_yes_edits_nothing_and_runs_nothing(tmp_path, w
     assert "touch" in r.stderr and str(conf) in r.stderr  # the screen said what it would run and edit
     assert conf.read_text() == original
     assert not mark.exists()
+
+
+@pytest.mark.parametrize("answer, code, ran", [("n\n", 3, False), ("y\n", 0, True)])
+def test_command_target_asks_on_a_terminal(tmp_path, write_spec, answer, code, ran):
+    import os
+    import subprocess
+
+    from tests.conftest import cli_ai_cmd
+
+    mark = tmp_path / "ran"
+    prog = tmp_path / "prog.py"
+    prog.write_text(f"open({str(mark)!r}, 'a').write('x')\nprint('score: 1')\n")
+    spec = write_spec({
+        "workload_name": "flags", "target": "command", "reward_metric": "score",
+        "benchmark_command": f"{sys.executable} {prog} --x {{x}}",
+        "action_space": [{"param": "x", "type": "int", "min": 1, "max": 4}],
+        "training_config": {"algorithm": "random", "budget": 2},
+    })
+    master, slave = os.openpty()
+    try:
+        proc = subprocess.Popen([*cli_ai_cmd(), "tune", str(spec), "--verify", "0", "--output-dir",
+                                 str(tmp_path / "runs")], stdin=slave, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        os.write(master, answer.encode())
+        out, err = proc.communicate(timeout=120)
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert proc.returncode == code, err
+    assert mark.exists() is ran
