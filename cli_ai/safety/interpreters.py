@@ -24,10 +24,12 @@ SHELLS = frozenset(
     """sh bash dash zsh ksh ksh93 mksh pdksh oksh loksh lksh rbash ash yash posh fish csh tcsh rc es elvish
     nu xonsh pwsh powershell busybox toybox watch script su ssh parallel""".split()
 )
-# Programs whose first operand (or every operand) is a program in their language.
+# Programs whose first operand (or every operand) is a program in their
+# language, or that run shell commands from a file or option (make recipes,
+# an editor's `-c '!cmd'`).
 CODE_RUNNERS = frozenset(
     """awk gawk mawk nawk original-awk busybox-awk lua luajit texlua tclsh wish expect jimsh php php-cgi
-    sqlite3 gdb jshell jrunscript osascript""".split()
+    sqlite3 gdb jshell jrunscript osascript make gmake bmake ninja vim vi ex nvim emacs ed""".split()
 )
 # Interpreters that run a script file (the person's program, like any other
 # binary) but run inline code after one of these options; short options may
