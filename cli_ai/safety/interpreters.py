@@ -14,6 +14,7 @@ costs one flag, a miss runs code as root.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import re
@@ -239,6 +240,7 @@ def fill(argv: Sequence[str], rendered: Mapping[str, str]) -> list[str]:
     return [one(a) for a in argv]
 
 
+@functools.lru_cache(maxsize=1)
 def _names_in_tables() -> frozenset[str]:
     longs = {opt for _, opts, _ in INLINE_CODE_OPTIONS.values() for opt in opts}
     return frozenset(SHELLS | CODE_RUNNERS | WRAPPERS | set(INLINE_CODE_OPTIONS) | set(SCRIPT_OPTIONS)
