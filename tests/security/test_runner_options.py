@@ -125,3 +125,21 @@ def test_the_managed_broker_binary_must_be_mosquitto(tmp_path, write_spec, binar
     lines = [l for l in r.stderr.splitlines() if "mosquitto.binary" in l]
     assert len(lines) == 1 and "not mosquitto" in lines[0], r.stderr
     assert not mark.exists()
+
+
+def test_an_attached_broker_reload_command_sees_no_api_key(tmp_path, monkeypatch):
+    from cli_ai.broker.backend import MosquittoBackend
+    from cli_ai.broker.settings import AttachConfig
+
+    out = tmp_path / "env"
+    prog = tmp_path / "reload.py"
+    prog.write_text(f"import os\nopen({str(out)!r}, 'w').write(repr((os.environ.get('OPENAI_API_KEY'), os.getcwd())))\n")
+    conf = tmp_path / "mosquitto.conf"
+    conf.write_text("max_inflight_messages 20\n")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-123")
+    monkeypatch.chdir(tmp_path)
+    backend = MosquittoBackend(attach=AttachConfig(str(conf), (sys.executable, str(prog)), port=1))
+    ok, why = backend._run(backend.attach.reload_command)
+    assert ok, why
+    key, cwd = eval(out.read_text())
+    assert key is None and cwd == "/"
