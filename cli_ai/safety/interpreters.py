@@ -144,6 +144,10 @@ def _direct(argv: Sequence[str]) -> str | None:
         script = _sysbench_script(argv[1:])
         if script is not None:
             return f"sysbench {script} loads a Lua script that can run any program"
+    if name == "fio":
+        jobs = [a for a in argv[1:] if a and not a.startswith("-")]
+        if jobs:
+            return f"fio {jobs[0]} loads a job file, which can run any program (exec_prerun=)"
     return None
 
 

@@ -62,6 +62,9 @@ INTERPRETER_COMMANDS = [
     "lua -e 'os.execute(\"id\")' {x}",
     "sysbench ./oltp.lua --threads={x} run",
     "wrk -s evil.lua -t{x} http://127.0.0.1:1/",
+    "pgbench -f evil.sql -c {x} db",
+    "fio --name=x --exec_prerun=id --numjobs={x}",
+    "fio jobs.fio --numjobs={x}",
     "/BIN/SH -c 'echo {x}'",
 ]
 
