@@ -148,10 +148,9 @@ def tune(
                                          "enable_workload": enable_workload, "total_timesteps": total_timesteps})
 
     def confirm(run) -> None:
-        needs_shell = run.checked.command is not None and run.checked.command.shell
-        from cli_ai.targets import get_target
-
-        if run.dry_run or (not get_target(run.spec.target).confirms_values and not needs_shell):
+        # Every real run starts a program or changes something (a sysctl, a
+        # broker's config, the benchmark itself): it asks first, or needs --yes.
+        if run.dry_run:
             return
         confirmation_screen(console, run)
         pipeline.require_confirmation(console, "Start tuning", yes=yes)

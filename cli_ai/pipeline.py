@@ -57,13 +57,22 @@ def check_loaded_spec(
     from cli_ai.targets import get_target
 
     report = get_target(spec.target).check(spec, clamp=clamp, dry_run=dry_run, proc_root=proc_root)
-    command = None
+    return CheckedSpec(spec, report, check_benchmark_command(spec, allow_shell=allow_shell))
+
+
+def check_benchmark_command(spec: TuningSpec, *, allow_shell: bool = False) -> CommandPlan | None:
+    """The benchmark's shell and interpreter checks (`safety.check`), over
+    every value the command target's placeholders can take. Returns the plan
+    of a `benchmark_command` (None for `benchmark.args`, which run as given)."""
+    from cli_ai.safety.interpreters import knob_renderings
+
     b = spec.benchmark
+    candidates = knob_renderings(spec.action_space)
     if b is not None and b.command is not None:
-        command = plan_command(b.command, allow_shell=allow_shell)
-    elif b is not None and b.args is not None:
-        check_argv(b.args, allow_shell=allow_shell)
-    return CheckedSpec(spec, report, command)
+        return plan_command(b.command, allow_shell=allow_shell, candidates=candidates)
+    if b is not None and b.args is not None:
+        check_argv(b.args, allow_shell=allow_shell, runner=b.runner, candidates=candidates)
+    return None
 
 
 def validate(path: str | Path, *, clamp: bool = False, allow_shell: bool = False) -> CheckedSpec:
@@ -184,6 +193,7 @@ __all__ = [
     "CheckedSpec",
     "validate",
     "check_loaded_spec",
+    "check_benchmark_command",
     "param_rows",
     "doctor_checks",
     "require_confirmation",

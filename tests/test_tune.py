@@ -160,7 +160,7 @@ def test_command_target_finds_a_better_score(tmp_path, write_spec):
         ],
         "training_config": {"algorithm": "random", "budget": 20, "seed": 4},
     })
-    r = run_cli("tune", spec, "--json", "--output-dir", tmp_path / "runs")
+    r = run_cli("tune", spec, "--yes", "--json", "--output-dir", tmp_path / "runs")
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
     assert data["baseline_config"] == {"threads": 2, "ratio": 0.5, "mode": "a", "fast": False}

@@ -371,8 +371,11 @@ class MosquittoBackend(Backend):
             # privileges, which clears the parent-death signal; the sweep of
             # stale directories covers that case).
             argv = [setpriv, "--pdeathsig", "TERM", "--", *argv]
+        from cli_ai.tactician.benchmarks.process import benchmark_env
+
+        # the broker gets no secrets of ours (API keys) in its environment
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._log_fh, stderr=subprocess.STDOUT,
-                                     cwd=self.workdir, start_new_session=True, close_fds=True)
+                                     cwd=self.workdir, start_new_session=True, close_fds=True, env=benchmark_env())
         self.pids.append(self.proc.pid)
         STARTED_PIDS.append(self.proc.pid)
         (self.workdir / "broker.pid").write_text(f"{self.proc.pid}\n")
@@ -504,7 +507,12 @@ class MosquittoBackend(Backend):
 
     def _run(self, argv: Sequence[str]) -> tuple[bool, str]:
         try:
-            r = subprocess.run(list(argv), capture_output=True, text=True, timeout=60)
+            from cli_ai.tactician.benchmarks.process import benchmark_env
+
+            # an attached broker's reload command: no secrets of ours, nothing
+            # loaded from the directory cli-ai was started in
+            r = subprocess.run(list(argv), capture_output=True, text=True, timeout=60, env=benchmark_env(), cwd="/",
+                               stdin=subprocess.DEVNULL)
         except FileNotFoundError:
             return False, f"{argv[0]}: not found"
         except subprocess.TimeoutExpired:

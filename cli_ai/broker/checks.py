@@ -11,6 +11,7 @@ from cli_ai.broker.settings import BROKER_METRICS, BrokerSettings, topic_problem
 from cli_ai.errors import SafetyError
 from cli_ai.safety.catalog import CatalogEntry, load_mosquitto_catalog
 from cli_ai.safety.check import SafetyReport, check_knob, difflib_close, fmt_bound, shell_syntax_in
+from cli_ai.safety.interpreters import interpreter_in
 from cli_ai.spec import KnobSpec, TuningSpec
 
 
@@ -89,6 +90,14 @@ def check_mosquitto_spec(spec: TuningSpec, *, clamp: bool = False, real_run: boo
                 f"sys_interval may reach {fmt_bound(k.max)} s, more than half the {settings.window_s:g} s window: such steps "
                 "measure throughput from the subscribers' counts instead of $SYS"
             )
+    if settings.binary is not None:
+        from cli_ai.broker.process import mosquitto_binary_problem
+
+        # a dry run starts nothing: only the name must be mosquitto there
+        problem = mosquitto_binary_problem(settings.binary) if real_run or shutil.which(settings.binary) else (
+            None if os.path.basename(settings.binary) == "mosquitto" else f"{settings.binary} is not mosquitto")
+        if problem is not None:
+            errors.append(f"mosquitto.binary: {problem}")
     attach = settings.attach
     raw_attach = dict((spec.target_config or {}).get("attach") or {})
     if attach is not None:
@@ -101,6 +110,11 @@ def check_mosquitto_spec(spec: TuningSpec, *, clamp: bool = False, real_run: boo
                         f"mosquitto.attach.{key}: {given!r} uses shell syntax ({' '.join(repr(s) for s in syntax)}); "
                         "give it as an argv list, it runs without a shell"
                     )
+        for key, argv in (("reload_command", attach.reload_command), ("restart_command", attach.restart_command)):
+            why = interpreter_in(argv) if argv else None
+            if why is not None:
+                errors.append(f"mosquitto.attach.{key}: {why}; give the program itself (e.g. systemctl reload "
+                              "mosquitto), a shell or interpreter here could run anything")
         restart_only = [k.param for k in knobs if k.param in catalog and catalog[k.param].reload == "restart"]
         if restart_only and attach.restart_command is None:
             errors.append(

@@ -23,8 +23,47 @@ from cli_ai.safety.guard import pid_alive
 WORKDIR_PREFIX = "cli-ai-mosquitto-"
 
 
+def mosquitto_binary_problem(binary: str) -> str | None:
+    """Why `binary` (the spec's `mosquitto.binary`, run as root) is not a
+    mosquitto executable, or None. Its name and the file it resolves to must
+    both be mosquitto, a regular executable file that no one but root (or
+    the user running cli-ai) can change: the option names a broker, it must
+    never run some other program."""
+    found = shutil.which(binary)
+    if found is None:
+        return f"{binary} is not an executable file (install mosquitto, or give the path of its binary)"
+    real = os.path.realpath(found)
+    if os.path.basename(binary) != "mosquitto" or os.path.basename(real) != "mosquitto":
+        return f"{binary} is not mosquitto (it resolves to {real}); give the path of the mosquitto binary"
+    try:
+        st = os.stat(real)
+    except OSError as exc:
+        return f"{binary}: {exc.strerror}"
+    import stat as _stat
+
+    if not _stat.S_ISREG(st.st_mode):
+        return f"{binary} is not a regular file"
+    try:
+        with open(real, "rb") as fh:
+            magic = fh.read(4)
+    except OSError as exc:
+        return f"{binary}: {exc.strerror}"
+    if magic != b"\x7fELF":
+        return f"{binary} is not mosquitto (not a compiled program: a script can run anything)"
+    if st.st_uid not in (0, os.geteuid()) or st.st_mode & 0o022:
+        return f"{real} can be changed by another user (owner uid {st.st_uid}, mode {st.st_mode & 0o7777:o}); " \
+               "it would run as root"
+    return None
+
+
 def find_mosquitto(binary: str | None = None) -> str:
     """The mosquitto program: `binary`, else on PATH, else /usr/sbin/mosquitto."""
+    if binary:
+        problem = mosquitto_binary_problem(binary)
+        if problem is not None:
+            from cli_ai.errors import SafetyError
+
+            raise SafetyError(f"mosquitto.binary: {problem}")
     for candidate in ([binary] if binary else ["mosquitto", "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"]):
         found = shutil.which(candidate) if candidate else None
         if found:

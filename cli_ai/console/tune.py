@@ -410,6 +410,10 @@ def confirmation_screen(console: Console, run) -> None:
     plan = run.checked.command
     if plan is not None and plan.shell:
         console.show_command("This benchmark runs through /bin/sh (--allow-shell). Exact command:", plan.text)
+    elif plan is not None and plan.interpreter:
+        rc.print(f"[yellow]--allow-shell:[/] {escape(plan.interpreter)}")
+    for what, text in get_target(run.spec.target).runs(run):
+        console.show_command(f"{what}:", text)
 
 
 
@@ -432,6 +436,11 @@ def optimize_screen(console: Console, run, estimate: str) -> None:
     rc.print(f"Benchmark: {escape(benchmark_text(run.spec) or '-')}", soft_wrap=True)
     rc.print(f"Metric:    {escape(run.spec.reward_metric or '-')} ({run.spec.metric_direction})")
     rc.print(f"Budget:    {run.budget} evaluations, {escape(estimate)}")
+    if not run.dry_run:
+        from cli_ai.targets import get_target
+
+        for what, text in get_target(run.spec.target).runs(run):
+            console.show_command(f"{what}:", text)
     if run.dry_run:
         rc.print("[yellow]--dry-run:[/] the values above are not written; the benchmark does not run.")
     else:

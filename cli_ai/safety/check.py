@@ -14,14 +14,18 @@ import platform
 import re
 import shlex
 from dataclasses import dataclass, field, replace
-from typing import Callable
+from typing import Callable, Mapping, Sequence
 
 from cli_ai.errors import SafetyError
 from cli_ai.safety.catalog import CatalogEntry, lookup
+from cli_ai.safety.interpreters import template_interpreter
 from cli_ai.spec import KnobSpec, TuningSpec, VectorElement, strip_trailing_redirect
 
-# Params that run programs, crash the machine on purpose or switch off
-# protections. They are refused even if someone adds them to the catalogue.
+# Params that run programs, crash the machine on purpose, switch off
+# protections or open the machine as a router. They are refused even if
+# someone adds them to the catalogue, in any spelling the kernel or
+# sysctl(8) accepts (`/` separators, a /proc/sys prefix, any case):
+# `denied_reason` matches the canonical name.
 DENIED_PARAMS = {
     "kernel.core_pattern": "runs a program chosen by its value on every crash",
     "kernel.modprobe": "names the program the kernel runs to load modules",
@@ -34,12 +38,71 @@ DENIED_PARAMS = {
     "kernel.panic_on_oops": "turns a recoverable oops into a panic",
     "kernel.modules_disabled": "cannot be undone until reboot",
     "kernel.kexec_load_disabled": "cannot be undone until reboot",
+    "kernel.unprivileged_bpf_disabled": "lets unprivileged users load BPF programs into the kernel",
+    "kernel.kptr_restrict": "reveals kernel addresses to users",
+    "kernel.dmesg_restrict": "reveals the kernel log to users",
+    "kernel.perf_event_paranoid": "opens kernel profiling to unprivileged users",
+    "kernel.randomize_va_space": "switches address space layout randomisation off",
+    "kernel.io_uring_disabled": "opens io_uring to unprivileged users",
+    "vm.mmap_min_addr": "allows mapping the NULL page (a kernel exploit aid)",
     "vm.drop_caches": "is an action, not a setting",
     "vm.compact_memory": "is an action, not a setting",
     "vm.panic_on_oom": "turns out-of-memory into a panic",
     "net.ipv4.ip_forward": "turns the machine into a router",
     "fs.suid_dumpable": "lets setuid programs dump core with their secrets",
 }
+# Families, as globs over the canonical name ('*' spans dots): every
+# interface's copy (conf.all, conf.default, conf.eth0) and both IP versions.
+DENIED_PATTERNS: tuple[tuple[str, str], ...] = (
+    ("net.ipv4.ip_forward*", "turns the machine into a router"),
+    ("net.ipv*.conf.*.forwarding", "turns the machine into a router"),
+    ("net.ipv*.conf.*.mc_forwarding", "turns the machine into a multicast router"),
+    ("net.*.accept_redirects", "lets other hosts rewrite the routing table"),
+    ("net.*.secure_redirects", "lets gateways rewrite the routing table"),
+    ("net.*.send_redirects", "makes the machine send routing redirects, as a router does"),
+    ("net.*.accept_source_route", "accepts source-routed packets (a spoofing aid)"),
+    ("net.*.rp_filter", "changes reverse-path (anti-spoofing) filtering"),
+    ("net.*.proxy_arp*", "answers ARP for other hosts"),
+    ("net.*.proxy_ndp", "answers neighbour discovery for other hosts"),
+    ("net.*.accept_local", "accepts packets with a local source address from the network"),
+    ("net.*.route_localnet", "routes 127.0.0.0/8 to and from the network"),
+    ("net.ipv6.conf.*.accept_ra*", "lets router advertisements change routes and addresses"),
+    ("net.core.bpf_jit*", "weakens or changes the BPF JIT's hardening"),
+    ("kernel.yama.*", "controls ptrace protection between processes"),
+    ("kernel.kexec*", "controls loading another kernel"),
+    ("kernel.sysrq*", "controls the magic SysRq keys that can reboot the machine"),
+    ("kernel.unprivileged_*", "opens a privileged kernel feature to unprivileged users"),
+    ("kernel.panic*", "changes what the machine does on a kernel panic"),
+    ("kernel.usermodehelper.*", "controls programs the kernel runs"),
+    ("fs.binfmt_misc.*", "controls programs the kernel runs"),
+    ("fs.protected_*", "switches off link and FIFO protections in shared directories"),
+)
+
+
+def canonical_sysctl_name(name: str) -> str:
+    """A sysctl name as the kernel resolves it: `/` and `.` both separate
+    (sysctl(8) takes net/ipv4/ip_forward), a /proc/sys prefix is a path to
+    the same file, and case is folded so lookalikes compare equal."""
+    text = name.strip().replace("/", ".").lower()
+    text = re.sub(r"\.+", ".", text).strip(".")
+    if text.startswith("proc.sys."):
+        text = text[len("proc.sys."):]
+    return text
+
+
+def denied_reason(name: str) -> str | None:
+    """Why `name` (in any spelling) is never tuned, or None."""
+    import fnmatch
+
+    canon = canonical_sysctl_name(name)
+    if canon in DENIED_PARAMS:
+        return DENIED_PARAMS[canon]
+    for pattern, why in DENIED_PATTERNS:
+        if fnmatch.fnmatchcase(canon, pattern):
+            return why
+    return None
+
+
 SYSCTL_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[A-Za-z0-9_-]+)+$")
 
 
@@ -61,18 +124,19 @@ class CommandPlan:
     argv: tuple[str, ...]
     shell: bool
     shell_syntax: tuple[str, ...] = ()
+    # Why the program runs code it is given (allowed by --allow-shell), if it does.
+    interpreter: str | None = None
 
 
 def param_name_problem(name: str) -> str | None:
     """Why `name` can never be a sysctl cli-ai touches, or None."""
     if "\x00" in name or "\n" in name or "\r" in name:
         return "contains a NUL or newline character"
+    denied = denied_reason(name)
+    if denied is not None:
+        return f"is never tuned by cli-ai: it {denied}"
     if "/" in name or ".." in name:
         return "is a path, not a sysctl name (use dots: net.core.somaxconn)"
-    if name in DENIED_PARAMS:
-        return f"is never tuned by cli-ai: it {DENIED_PARAMS[name]}"
-    if name.startswith("kernel.usermodehelper") or name.startswith("fs.binfmt_misc"):
-        return "is never tuned by cli-ai: it controls programs the kernel runs"
     if not SYSCTL_NAME.match(name):
         return "is not a valid sysctl name (letters, digits, '_', '-', separated by dots)"
     return None
@@ -289,8 +353,23 @@ def shell_syntax_in(command: str) -> list[str]:
     return seen
 
 
-def plan_command(command: str, *, allow_shell: bool = False, field_name: str = "benchmark_command") -> CommandPlan:
-    """Decide how a command runs. Shell syntax is refused unless allowed."""
+def _interpreter_refusal(field_name: str, why: str) -> SafetyError:
+    return SafetyError(
+        f"{field_name}: {why}; a shell or an interpreter given code runs anything, so it needs --allow-shell "
+        "(you then confirm the exact command)"
+    )
+
+
+def plan_command(
+    command: str,
+    *,
+    allow_shell: bool = False,
+    field_name: str = "benchmark_command",
+    candidates: Mapping[str, Sequence[str]] | None = None,
+) -> CommandPlan:
+    """Decide how a command runs. Shell syntax, and a program that is a shell
+    or runs inline code (`interpreters.interpreter_in`, over every value its
+    placeholders can take: `candidates`), are refused unless allowed."""
     syntax = shell_syntax_in(command)
     text = strip_trailing_redirect(command).strip()
     if syntax:
@@ -307,15 +386,31 @@ def plan_command(command: str, *, allow_shell: bool = False, field_name: str = "
         raise SafetyError(f"{field_name}: cannot split {command!r} into arguments ({exc})") from None
     if not argv:
         raise SafetyError(f"{field_name}: the command is empty")
-    return CommandPlan(text=text, argv=argv, shell=False)
+    why = template_interpreter(argv, candidates or {})
+    if why is not None and not allow_shell:
+        raise _interpreter_refusal(field_name, why)
+    return CommandPlan(text=text, argv=argv, shell=False, interpreter=why)
 
 
-def check_argv(args: tuple[str, ...], *, allow_shell: bool = False, field_name: str = "benchmark.args") -> None:
-    """A structured argv runs without a shell; refuse an argv that invokes one."""
-    if args and os.path.basename(args[0]) in ("sh", "bash", "dash", "zsh", "ksh") and not allow_shell:
-        raise SafetyError(
-            f"{field_name}: runs a shell ({args[0]}); pass --allow-shell to run it after you confirm the exact command"
-        )
+def check_argv(
+    args: tuple[str, ...],
+    *,
+    allow_shell: bool = False,
+    field_name: str = "benchmark.args",
+    runner: str = "command",
+    candidates: Mapping[str, Sequence[str]] | None = None,
+) -> str | None:
+    """A structured argv runs without a shell; refuse one that is a shell or
+    an interpreter given code (runner 'command': `args` is the argv; another
+    runner: `args` are that program's). Returns why it needs --allow-shell
+    when allowed, else None."""
     for j, arg in enumerate(args):
         if "\x00" in arg:
             raise SafetyError(f"{field_name}[{j}]: contains a NUL character")
+    if runner == "tcp-accept":  # cli-ai's own benchmark: its args are options
+        return None
+    argv = tuple(args) if runner == "command" else (runner, *args)
+    why = template_interpreter(argv, candidates or {})
+    if why is not None and not allow_shell:
+        raise _interpreter_refusal(field_name, why)
+    return why

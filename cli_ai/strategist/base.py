@@ -97,14 +97,16 @@ class Assessment:
     checked: Any = None  # pipeline.CheckedSpec when everything passed
 
 
-def assess_spec(data: Any, *, dry_run: bool = False, proc_root: str | None = None, policy: bool = True) -> Assessment:
+def assess_spec(data: Any, *, dry_run: bool = False, proc_root: str | None = None, policy: bool = True,
+                goal: str = "") -> Assessment:
     """Run a proposed spec through everything a plan must pass: the schema and
     semantic checks, the safety checks (`check_loaded_spec`, without
     allow_shell), and (unless `policy` is False, for curated ready specs) the
-    strategist policy on targets and benchmarks. All problems at once."""
+    strategist policy on targets and benchmarks (`goal`: the person's words,
+    where a remote host a benchmark may use must appear). All problems at once."""
     from cli_ai.errors import SafetyError
-    from cli_ai.pipeline import check_loaded_spec
-    from cli_ai.safety.check import check_argv, plan_command
+    from cli_ai.pipeline import check_benchmark_command, check_loaded_spec
+    from cli_ai.safety.check import shell_syntax_in
     from cli_ai.spec import spec_from_dict, validation_problems
     from cli_ai.strategist.policy import plan_policy_problems
     from cli_ai.tactician.backends.sysctl import PROC_SYS
@@ -124,13 +126,12 @@ def assess_spec(data: Any, *, dry_run: bool = False, proc_root: str | None = Non
     b = spec.benchmark
     if b is not None:
         try:
-            if b.command is not None:
-                plan_command(b.command, allow_shell=False)
-            elif b.args is not None:
-                check_argv(b.args, allow_shell=False)
+            check_benchmark_command(spec, allow_shell=False)
         except SafetyError as exc:
-            shell = True
+            # shell syntax leaves no argv for the policy to read; an
+            # interpreter's argv still gets the policy's own words on it
+            shell = b.command is not None and bool(shell_syntax_in(b.command))
             unsafe.extend(p for p in exc.problems if p not in unsafe)
     if policy:
-        unsafe.extend(p for p in plan_policy_problems(spec, skip_args=shell) if p not in unsafe)
+        unsafe.extend(p for p in plan_policy_problems(spec, skip_args=shell, goal=goal) if p not in unsafe)
     return Assessment(spec, unsafe, unsafe=bool(unsafe), checked=None if unsafe else checked)

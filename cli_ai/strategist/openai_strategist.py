@@ -487,7 +487,7 @@ class OpenAIStrategist:
                     problems.append("(answer): was cut off at the token limit; answer with a shorter spec")
                 unsafe = False
             else:
-                verdict = assess_spec(data, dry_run=self.dry_run, proc_root=self.proc_root)
+                verdict = assess_spec(data, dry_run=self.dry_run, proc_root=self.proc_root, goal=goal)
                 problems = verdict.problems
                 unsafe = verdict.unsafe
             if not problems:

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from cli_ai.spec import TuningSpec, strip_trailing_redirect
 
 RUNNERS = ("pgbench", "wrk", "sysbench", "redis-benchmark", "fio", "tcp-accept")
-SAFE_DIRS = ("/tmp", "/var/tmp")
 # The numbers each runner's parser reports (cli_ai/tactician/benchmarks/),
 # preferred name first; all throughputs, so higher is better.
 RUNNER_METRICS: dict[str, tuple[str, ...]] = {
@@ -65,7 +64,7 @@ WRK = _Rules(
     forbidden={"-s": "loads a Lua script, which can run any program", "--script": "loads a Lua script, which can run any program"},
 )
 REDIS_BENCHMARK = _Rules(
-    value_opts=frozenset("-h -p -c -n -d -P -t -r -k --threads --precision --dbnum -s".split()),
+    value_opts=frozenset("-h -p -c -n -d -P -t -r -k --threads --precision --dbnum".split()),
     flag_opts=frozenset("-q --csv".split()),
     forbidden={
         "-l": "loops forever, so the benchmark never ends",
@@ -73,6 +72,7 @@ REDIS_BENCHMARK = _Rules(
         "-a": "puts a password into the spec",
         "--user": "puts credentials into the spec",
         "--pass": "puts a password into the spec",
+        "-s": "connects through a socket file chosen by the plan; use -h 127.0.0.1 -p PORT",
     },
 )
 SYSBENCH_TESTS = (
@@ -91,7 +91,7 @@ SYSBENCH_OPTION_FAMILIES = (
 FIO_OPTIONS = frozenset(
     """name rw readwrite bs blocksize size filesize nrfiles runtime time_based ramp_time ioengine iodepth
     numjobs direct buffered fsync fdatasync end_fsync fsync_on_close sync group_reporting output-format
-    directory unlink rwmixread rwmixwrite randrepeat norandommap invalidate thread startdelay loops
+    unlink rwmixread rwmixwrite randrepeat norandommap invalidate thread startdelay loops
     overwrite create_on_open percentile_list lat_percentiles clat_percentiles randseed file_service_type
     iodepth_batch iodepth_batch_submit iodepth_batch_complete iodepth_low refill_buffers zero_buffers
     fallocate random_distribution""".split()
@@ -101,6 +101,8 @@ FIO_FORBIDDEN = {
     "filename": "points fio at a chosen file or device, which it overwrites",
     "filename_format": "points fio at chosen files",
     "opendir": "points fio at a chosen directory tree",
+    "directory": "points fio's files at a chosen directory (fio writes in the benchmark's private directory; "
+                 "leave --directory out)",
     "output": "writes fio's report over a chosen file",
     "exec_prerun": "runs a shell command",
     "exec_postrun": "runs a shell command",
@@ -166,8 +168,55 @@ def _is_number(text: str) -> bool:
     return bool(re.fullmatch(r"-?\d+(\.\d+)?", text))
 
 
-def _pgbench(where: str, args: list[str]) -> list[str]:
+# Hosts a planned benchmark may connect to without the person naming them:
+# this machine. A remote host must appear in the person's own goal.
+LOCAL_HOSTS = ("localhost", "ip6-localhost", "::1")
+
+
+def is_local_host(host: str) -> bool:
+    import ipaddress
+
+    host = host.strip().strip("[]").lower()
+    if host in LOCAL_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _host_problem(where: str, tool: str, option: str, host: str, goal: str) -> str | None:
+    """Why `host` may not be used by a planned benchmark, or None (a local
+    host, or one the person wrote in the goal)."""
+    if is_local_host(host):
+        return None
+    if host and re.search(r"(?<![\w.-])" + re.escape(host) + r"(?![\w-])", goal or "", re.IGNORECASE):
+        return None
+    return (f"{where}: {tool} {option} {host!r} is not this machine; a planned benchmark connects to 127.0.0.1 "
+            "or localhost unless the goal names the host")
+
+
+def _values_of(args: list[str], shorts: tuple[str, ...], longs: tuple[str, ...]) -> list[str]:
+    """The values given to the options `shorts` (-h VALUE, -hVALUE) and
+    `longs` (--host VALUE, --host=VALUE) in `args`."""
+    out: list[str] = []
+    for i, arg in enumerate(args):
+        name, eq, value = arg.partition("=")
+        if name in longs:
+            out.append(value if eq else (args[i + 1] if i + 1 < len(args) else ""))
+        elif not arg.startswith("--") and arg[:2] in shorts:
+            out.append(arg[2:] if len(arg) > 2 else (args[i + 1] if i + 1 < len(args) else ""))
+    return out
+
+
+def _pgbench(where: str, args: list[str], goal: str = "") -> list[str]:
     problems, positional = _generic_options(where, "pgbench", args, PGBENCH)
+    for host in _values_of(args, ("-h",), ("--host",)):
+        if host in ("/run/postgresql", "/var/run/postgresql"):  # the local server's socket directory
+            continue
+        why = _host_problem(where, "pgbench", "--host", host, goal)
+        if why:
+            problems.append(why)
     if len(positional) > 1:
         problems.append(f"{where}: pgbench takes one database name, got {' '.join(positional)}")
     for p in positional:
@@ -176,16 +225,30 @@ def _pgbench(where: str, args: list[str]) -> list[str]:
     return problems
 
 
-def _wrk(where: str, args: list[str]) -> list[str]:
+def _wrk(where: str, args: list[str], goal: str = "") -> list[str]:
+    from urllib.parse import urlsplit
+
     problems, positional = _generic_options(where, "wrk", args, WRK)
     urls = [p for p in positional if re.match(r"^https?://", p)]
     if len(positional) != 1 or len(urls) != 1:
         problems.append(f"{where}: wrk takes exactly one http:// or https:// URL, got {positional or 'none'}")
+    for url in urls:
+        try:
+            host = urlsplit(url).hostname or ""
+        except ValueError:
+            host = ""
+        why = _host_problem(where, "wrk", "URL host", host, goal)
+        if why:
+            problems.append(why)
     return problems
 
 
-def _redis(where: str, args: list[str]) -> list[str]:
+def _redis(where: str, args: list[str], goal: str = "") -> list[str]:
     problems, positional = _generic_options(where, "redis-benchmark", args, REDIS_BENCHMARK)
+    for host in _values_of(args, ("-h",), ()):
+        why = _host_problem(where, "redis-benchmark", "-h", host, goal)
+        if why:
+            problems.append(why)
     if positional:
         problems.append(
             f"{where}: redis-benchmark runs its own tests (-t set,get); custom commands such as "
@@ -194,8 +257,14 @@ def _redis(where: str, args: list[str]) -> list[str]:
     return problems
 
 
-def _sysbench(where: str, args: list[str]) -> list[str]:
+def _sysbench(where: str, args: list[str], goal: str = "") -> list[str]:
     problems: list[str] = []
+    for option in ("--mysql-host", "--pgsql-host"):
+        for hosts in _values_of(args, (), (option,)):
+            for host in hosts.split(","):  # sysbench takes a list
+                why = _host_problem(where, "sysbench", option, host, goal)
+                if why:
+                    problems.append(why)
     positional = [a for a in args if not a.startswith("-")]
     for a in args:
         if not a.startswith("-"):
@@ -215,9 +284,12 @@ def _sysbench(where: str, args: list[str]) -> list[str]:
     return problems
 
 
-def _fio(where: str, args: list[str]) -> list[str]:
+def _fio(where: str, args: list[str], goal: str = "") -> list[str]:
+    """fio's files go in the benchmark's private working directory (a fresh
+    one under /var/tmp, removed after the step), named by a plain --name:
+    no --directory (fio reads `a:b` as a list of directories) and no path in
+    the name (`--name=../etc/cron.d/x` is a file name too)."""
     problems: list[str] = []
-    directory = None
     for a in args:
         m = re.fullmatch(r"--([A-Za-z_][A-Za-z0-9_-]*)(?:=(.*))?", a)
         if not m:
@@ -231,17 +303,13 @@ def _fio(where: str, args: list[str]) -> list[str]:
             problems.append(f"{where}: fio option --{name} is not one the strategist may use")
         elif name == "ioengine" and value not in FIO_IOENGINES:
             problems.append(f"{where}: fio --ioengine={value} is not allowed; use one of {', '.join(FIO_IOENGINES)}")
-        elif name == "directory":
-            directory = value or ""
-            norm = directory.rstrip("/")
-            if ".." in directory.split("/") or not any(norm == d or norm.startswith(d + "/") for d in SAFE_DIRS):
-                problems.append(f"{where}: fio --directory={directory} must be /tmp or /var/tmp (or below them)")
-    if directory is None and not problems:
-        problems.append(f"{where}: fio needs --directory=/var/tmp (or /tmp) so its test files never land elsewhere")
+        elif name == "name" and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}", value or ""):
+            problems.append(f"{where}: fio --name={value} must be a plain name (letters, digits, '-', '_'); "
+                            "it names fio's files, so it may not hold a path")
     return problems
 
 
-def _tcp_accept(where: str, args: list[str]) -> list[str]:
+def _tcp_accept(where: str, args: list[str], goal: str = "") -> list[str]:
     problems: list[str] = []
     i = 0
     while i < len(args):
@@ -269,8 +337,9 @@ CHECKERS = {
 }
 
 
-def plan_policy_problems(spec: TuningSpec, *, skip_args: bool = False) -> list[str]:
-    """Why a planned spec may not be used as is (empty list: it may)."""
+def plan_policy_problems(spec: TuningSpec, *, skip_args: bool = False, goal: str = "") -> list[str]:
+    """Why a planned spec may not be used as is (empty list: it may). `goal`
+    is the person's own words: a host named there may be benchmarked."""
     problems: list[str] = []
     from cli_ai.targets import get_target
 
@@ -314,7 +383,7 @@ def plan_policy_problems(spec: TuningSpec, *, skip_args: bool = False) -> list[s
     elif spec.metric_direction != "maximize":
         problems.append(f"metric_direction: {spec.reward_metric} is a throughput; use \"maximize\"")
     if not skip_args:
-        problems.extend(CHECKERS[program](where, args))
+        problems.extend(CHECKERS[program](where, args, goal))
     return problems
 
 

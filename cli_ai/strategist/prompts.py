@@ -45,9 +45,10 @@ RUNNER_GUIDE = {
     "wrk": 'args like ["-t4", "-c400", "-d20s", "http://127.0.0.1:80/"] (one http(s) URL; never -s)',
     "sysbench": 'args like ["cpu", "--threads=4", "--time=20", "run"] (built-in tests cpu, memory, threads, mutex, fileio, oltp_*; ends with run)',
     "redis-benchmark": 'args like ["-h", "127.0.0.1", "-p", "6379", "-q", "-n", "200000", "-t", "set"] (no custom commands)',
-    "fio": 'args like ["--name=cli-ai", "--directory=/var/tmp", "--rw=randwrite", "--bs=8k", "--size=256M", '
+    "fio": 'args like ["--name=cli-ai", "--rw=randwrite", "--bs=8k", "--size=256M", '
     '"--runtime=20", "--time_based", "--ioengine=psync", "--unlink=1", "--output-format=json"] '
-    "(--directory under /tmp or /var/tmp; never --filename, --output or --exec_*)",
+    "(fio writes in a private directory of its own: never --directory, --filename, --output or --exec_*; "
+    "--name is a plain name)",
     "tcp-accept": "no args needed (optional --connections N, --concurrency N, --accept-delay-ms X, --timeout X): "
     "an accept storm over loopback whose rate depends on the listen backlog and SYN handling",
 }

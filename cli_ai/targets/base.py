@@ -58,6 +58,8 @@ class Target:
     #: from its templates), "examples" (the curated ready examples), "person"
     #: (only a spec the person writes; a planned one is refused).
     planning: str = "examples"
+    #: Its knobs are {name} placeholders put into the benchmark's argv at each step.
+    substitutes_values: bool = False
 
     # ------------------------------------------------------------------ spec and safety
     def check(self, spec: TuningSpec, *, clamp: bool, dry_run: bool, proc_root: str) -> SafetyReport:
@@ -71,6 +73,17 @@ class Target:
     def netns_params(self, names: Sequence[str]) -> list[str]:
         """Which of `names` live in the network namespace (recorded in the journal)."""
         return []
+
+    def runs(self, run: Any) -> list[tuple[str, str]]:
+        """What a real run starts or edits, as (what, exact text) lines for the
+        confirmation screen: by default the benchmark's argv of the first step,
+        with the values of that step put in."""
+        import shlex
+
+        from cli_ai.targets.evaluation import first_step_argv
+
+        argv = first_step_argv(run, substitute_values=self.substitutes_values)
+        return [] if argv is None else [("Benchmark, first step (exact argv)", shlex.join(argv))]
 
     # ------------------------------------------------------------------ the run
     def search_steps(self, options: Any) -> int | None:

@@ -12,6 +12,7 @@ from cli_ai.targets.base import Target, TargetSession
 class CommandTarget(Target):
     name = "command"
     planning = "person"
+    substitutes_values = True
 
     def session(self, run: Any, options: Any, sink) -> TargetSession:
         from cli_ai.targets.evaluation import benchmark_session

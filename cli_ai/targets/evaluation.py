@@ -4,41 +4,35 @@ surrogate response surface on a dry run."""
 
 from __future__ import annotations
 
-import shlex
 import sys
 import time
 from typing import Any, Mapping
 
 from cli_ai.core.backend import Backend, Value
 from cli_ai.safety.check import CommandPlan
+from cli_ai.safety.interpreters import fill, placeholders, render
 from cli_ai.spec import TuningSpec
 from cli_ai.targets.base import TargetSession
 
 
 def substitute(argv: tuple[str, ...], values: Mapping[str, Value], *, shell: bool) -> list[str]:
-    """Put knob values into {name} placeholders: ints as ints, floats in full
-    precision, bools as true/false, enums as their string. Substitution happens
-    per argv element, so a value can never split into extra arguments; under
-    --allow-shell the value is shell-quoted."""
+    """Put knob values into {name} placeholders (`interpreters.render`: ints
+    as ints, floats in full precision, bools as true/false, enums as given).
 
-    def text(v: Value) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, float):
-            return repr(v)
-        if isinstance(v, (tuple, list)):
-            return " ".join(map(str, v))
-        return str(v)
-
-    out = []
-    for arg in argv:
-        for name, value in values.items():
-            token = "{" + name + "}"
-            if token in arg:
-                rendered = text(value)
-                arg = arg.replace(token, shlex.quote(rendered) if shell else rendered)
-        out.append(arg)
-    return out
+    Without a shell, substitution is one pass per argv element: a value stays
+    inside its element, so it never splits into extra arguments and is never
+    read as another placeholder. Under --allow-shell (`/bin/sh -c SCRIPT`) a
+    value is never pasted into the script, where it could close its quotes or
+    run `$(...)`: the script reads it as a positional parameter (`${1}`), and
+    the values follow as sh's arguments, which sh never parses as code."""
+    if shell and len(argv) >= 3 and tuple(argv[:2]) == ("/bin/sh", "-c"):
+        script = argv[2]
+        names = [n for n in placeholders([script]) if n in values]
+        refs = {n: "${%d}" % (i + 1) for i, n in enumerate(names)}
+        return [argv[0], argv[1], fill([script], refs)[0], "cli-ai-benchmark",
+                *(render(values[n]) for n in names), *argv[3:]]
+    rendered = {name: render(value) for name, value in values.items()}
+    return fill(argv, rendered)
 
 
 def benchmark_argv(spec: TuningSpec, plan: CommandPlan | None) -> tuple[list[str], str]:
@@ -51,6 +45,19 @@ def benchmark_argv(spec: TuningSpec, plan: CommandPlan | None) -> tuple[list[str
         return list(plan.argv), b.runner
     args = list(b.args or ())
     return (args if b.runner == "command" else [b.runner, *args]), b.runner
+
+
+def first_step_argv(run: Any, *, substitute_values: bool) -> list[str] | None:
+    """The exact argv of a run's first benchmark step (the baseline, at the
+    run's current values), as the confirmation screen shows it."""
+    spec = run.spec
+    if spec.benchmark is None:
+        return None
+    plan = run.checked.command
+    argv, _ = benchmark_argv(spec, plan)
+    if substitute_values:
+        argv = substitute(tuple(argv), run.current, shell=bool(plan and plan.shell))
+    return argv
 
 
 def make_real_evaluator(spec: TuningSpec, plan: CommandPlan | None, *, substitute_values: bool = False):
@@ -129,5 +136,5 @@ def dry_session(run: Any, reward: Any) -> TargetSession:
     return TargetSession(SimulatedBackend(run.current), evaluate, observer, reward)
 
 
-__all__ = ["substitute", "benchmark_argv", "make_real_evaluator", "make_dry_evaluator", "benchmark_session",
+__all__ = ["substitute", "benchmark_argv", "first_step_argv", "make_real_evaluator", "make_dry_evaluator", "benchmark_session",
            "dry_session"]

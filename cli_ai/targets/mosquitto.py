@@ -21,6 +21,23 @@ class BrokerTarget(Target):
 
         return check_mosquitto_spec(spec, clamp=clamp, real_run=not dry_run)
 
+    def runs(self, run: Any) -> list[tuple[str, str]]:
+        """A managed run starts its own broker; an attached one edits the
+        broker's config file and runs its reload (and restart) command."""
+        import shlex
+
+        from cli_ai.broker.settings import BrokerSettings
+
+        s = BrokerSettings.from_spec(run.spec)
+        if s.attach is None:
+            return [("Starts its own broker (exact argv)",
+                     shlex.join([s.binary or "mosquitto", "-c", "<its config in a private temp dir>"]))]
+        lines = [("Edits the broker config (journaled, restored at the end)", s.attach.config_file),
+                 ("Runs after each change (exact argv)", shlex.join(s.attach.reload_command))]
+        if s.attach.restart_command:
+            lines.append(("Runs for restart-only options (exact argv)", shlex.join(s.attach.restart_command)))
+        return lines
+
     def search_steps(self, options: Any) -> int | None:
         return options.broker.get("total_timesteps")
 

@@ -1,5 +1,7 @@
 """Running one benchmark process: its own session and process group, a
-timeout, and the whole group stopped on any way out."""
+private working directory, an environment without secrets, a timeout, and
+the whole session stopped on any way out; daemons it left behind are killed
+too (`reaper`)."""
 
 from __future__ import annotations
 
@@ -9,13 +11,16 @@ import select
 import selectors
 import shlex
 import signal
+import shutil
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 from cli_ai.errors import BenchmarkError
 from cli_ai.tactician.benchmarks.common import quoted_tail
+from cli_ai.tactician.benchmarks.reaper import children, kill_session, subreaper, sweep
 
 
 OUTPUT_CAP_BYTES = 16 * 1024 * 1024
@@ -36,12 +41,24 @@ class Completed:
 
 
 
+# What a benchmark inherits from cli-ai's environment: where programs are,
+# the locale, the database it is pointed at. Nothing else (no API keys such
+# as OPENAI_API_KEY, no tokens, no LD_PRELOAD): the benchmark runs as root.
+INHERITED_ENV = frozenset(
+    """PATH HOME USER LOGNAME LANG LANGUAGE TZ TERM TMPDIR PYTHONPATH
+    PGHOST PGPORT PGUSER PGDATABASE PGSSLMODE PGPASSFILE PGSERVICE PGSERVICEFILE""".split()
+)
+INHERITED_PREFIXES = ("LC_",)
+
+
 def benchmark_env(extra: Mapping[str, str] | None = None, base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment of a benchmark: the inherited one, with numbers printed
-    the C way (LC_NUMERIC=C, so a German locale's '1431,47' cannot break the
-    parsers), then the caller's `extra` on top. An inherited LC_ALL would
-    override LC_NUMERIC, so it is demoted to LANG."""
-    env = dict(os.environ if base is None else base)
+    """The environment of a benchmark: the allow-listed part of the inherited
+    one (INHERITED_ENV), with numbers printed the C way (LC_NUMERIC=C, so a
+    German locale's '1431,47' cannot break the parsers), then the caller's
+    `extra` on top. An inherited LC_ALL would override LC_NUMERIC, so it is
+    demoted to LANG."""
+    source = os.environ if base is None else base
+    env = {k: v for k, v in source.items() if k in INHERITED_ENV or k.startswith(INHERITED_PREFIXES)}
     if "LC_ALL" in env and not (extra and "LC_ALL" in extra):
         env["LANG"] = env.pop("LC_ALL")
     env["LC_NUMERIC"] = "C"
@@ -50,11 +67,29 @@ def benchmark_env(extra: Mapping[str, str] | None = None, base: Mapping[str, str
     return env
 
 
+def absolute_paths(argv: Sequence[str], base: str) -> list[str]:
+    """argv with the relative paths the person wrote made absolute against
+    `base` (cli-ai's working directory), since the benchmark runs in a private
+    one: the program when it has a '/', and an operand naming an existing
+    file there (`prog.py`, `./bench.sh`). Options and bare names are left as
+    they are, so nothing is looked up in `base` that was not written."""
+    out = []
+    for i, arg in enumerate(argv):
+        if os.path.isabs(arg) or arg.startswith("-") or not arg:
+            out.append(arg)
+            continue
+        path = os.path.join(base, arg)
+        if (i == 0 and "/" in arg) or (i > 0 and ("/" in arg or "." in arg) and os.path.isfile(path)):
+            out.append(os.path.normpath(path))
+        else:
+            out.append(arg)
+    return out
+
+
 def _signal_group(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
+    """Signal the benchmark's whole session: its group, and any member that
+    moved to a group of its own (the session id is the leader's pid)."""
+    kill_session(pgid, sig)
 
 
 def _pidfd(pid: int) -> int | None:
@@ -171,6 +206,13 @@ def _collect(proc: subprocess.Popen, pidfd: int | None, buf: _OutputBuffer, dead
         sel.close()
 
 
+def _private_parent() -> str | None:
+    """Where a benchmark's private directory goes: /var/tmp, which is on disk
+    (fio measures the disk there, /tmp may be RAM), else the default temp dir."""
+    parent = "/var/tmp"
+    return parent if os.path.isdir(parent) and os.access(parent, os.W_OK | os.X_OK) else None
+
+
 def run_process(
     argv: Sequence[str],
     *,
@@ -186,6 +228,29 @@ def run_process(
     if not argv:
         raise BenchmarkError("the benchmark command is empty; give the program to run")
     command = shlex.join(argv)
+    private_dir = None
+    if cwd is None:
+        # A private, empty working directory: nothing is loaded from where
+        # cli-ai was started (sysbench finds ./<test>.lua there first), and
+        # whatever the benchmark writes there is removed with it.
+        argv = absolute_paths(argv, os.getcwd())
+        private_dir = cwd = tempfile.mkdtemp(prefix="cli-ai-bench-", dir=_private_parent())
+    try:
+        return _run(argv, command, timeout_s=timeout_s, env=env, cwd=cwd, kill_grace_s=kill_grace_s)
+    finally:
+        if private_dir is not None:
+            shutil.rmtree(private_dir, ignore_errors=True)
+
+
+def _run(argv: list[str], command: str, *, timeout_s: float, env: Mapping[str, str] | None, cwd: str,
+         kill_grace_s: float) -> Completed:
+    with subreaper():
+        return _run_reaped(argv, command, timeout_s=timeout_s, env=env, cwd=cwd, kill_grace_s=kill_grace_s)
+
+
+def _run_reaped(argv: list[str], command: str, *, timeout_s: float, env: Mapping[str, str] | None, cwd: str,
+                kill_grace_s: float) -> Completed:
+    before = children()
     start = time.monotonic()
     try:
         proc = subprocess.Popen(
@@ -194,7 +259,7 @@ def run_process(
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env=dict(env) if env is not None else None,
+            env=dict(env) if env is not None else benchmark_env(),
             cwd=cwd,
         )
     except FileNotFoundError:
@@ -228,6 +293,8 @@ def run_process(
             os.close(pidfd)
         if proc.stdout is not None:
             proc.stdout.close()
+        # what the step left behind: daemons handed to us as their subreaper
+        sweep(before, keep=proc.pid if proc.returncode is None else None)
     return Completed(output=buf.text(), returncode=returncode, duration_s=time.monotonic() - start)
 
 

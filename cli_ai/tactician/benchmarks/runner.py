@@ -147,6 +147,9 @@ def runner_from_spec(spec: "TuningSpec", plan: "CommandPlan | None" = None) -> B
 
         argv = plan_command(bench.command).argv
     elif bench.args is not None:
+        from cli_ai.safety.check import check_argv
+
+        check_argv(tuple(bench.args), runner=bench.runner)
         if bench.runner == "command":
             argv = tuple(bench.args)
         elif bench.runner in PARSERS:
