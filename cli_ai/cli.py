@@ -259,11 +259,13 @@ def apply_cmd(
 @handled
 def export_cmd(
     result: Path = RESULT_ARG,
-    fmt: str = typer.Option("sysctl.d", "--format", "-f", help="sysctl.d | tuned | script"),
+    fmt: Optional[str] = typer.Option(None, "--format", "-f", help="sysctl.d | tuned | script for a sysctl result "
+                                      "(default sysctl.d); mosquitto.conf for a mosquitto one"),
     force: bool = typer.Option(False, "--force", help="export a configuration that was not verified better "
                                "(the file says so)"),
 ) -> None:
-    """Print a result's verified-better configuration as a sysctl.d file, a TuneD profile or a shell script."""
+    """Print a result's verified-better configuration in a deployable form: a sysctl.d file, a TuneD profile or a
+    shell script (sysctl), a mosquitto.conf snippet (mosquitto)."""
     from cli_ai import apply as applying
 
     _console().raw(applying.export(result, fmt, force=force))

@@ -124,6 +124,21 @@ class Target:
     def fit_agent_plan(self, plan: Any, run: Any, options: Any) -> None:
         """Adjust the RL agent's plan for this target (its flags, its presets)."""
 
+    # ------------------------------------------------------------------ after the run
+    #: The deployable forms of a verified result (`cli-ai export --format`),
+    #: by name, the first the default: renderer(values, result) -> text.
+    exports: Mapping[str, Callable[[Mapping[str, Value], Mapping[str, Any]], str]] = {}
+
+    def result_values(self, result: Mapping[str, Any]) -> dict[str, Value]:
+        """A result file's best configuration, checked as untrusted input
+        (catalogued, typed, in its safe range) before it is applied or exported."""
+        from cli_ai.errors import BadInputError
+
+        raise BadInputError(
+            f"{result.get('_path')}: a {self.name!r} result has no configuration cli-ai can apply or export; "
+            "use its best_config in the program it belongs to"
+        )
+
     def algorithm_problem(self, algorithm: str) -> str | None:
         """Why `algorithm` cannot search this target (a one-line error that
         names the ones that can), or None."""

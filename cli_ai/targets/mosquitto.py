@@ -11,10 +11,23 @@ from cli_ai.core.backend import Value
 from cli_ai.safety.check import SafetyReport
 from cli_ai.spec import TuningSpec
 from cli_ai.targets.base import Target, TargetSession
+from cli_ai.targets.exports import MOSQUITTO_EXPORTS, checked_result_values
 
 
 class BrokerTarget(Target):
     name = "mosquitto"
+    exports = MOSQUITTO_EXPORTS
+
+    def result_values(self, result):
+        from cli_ai.broker.options import catalog
+
+        options = catalog()
+
+        def entry_of(name: str):
+            opt = options.get(name)
+            return (opt.entry, None) if opt is not None else (None, "not a mosquitto option cli-ai tunes")
+
+        return checked_result_values(result, entry_of)
 
     def check(self, spec: TuningSpec, *, clamp: bool, dry_run: bool, proc_root: str) -> SafetyReport:
         from cli_ai.broker.checks import check_mosquitto_spec

@@ -13,6 +13,7 @@ from cli_ai.safety.catalog import lookup
 from cli_ai.safety.check import SafetyReport, available_values, check_spec
 from cli_ai.spec import TuningSpec
 from cli_ai.targets.base import Target, TargetSession
+from cli_ai.targets.exports import SYSCTL_EXPORTS, checked_result_values
 
 
 class SysctlTarget(Target):
@@ -20,6 +21,17 @@ class SysctlTarget(Target):
     confirms_values = True
     applicable = True
     planning = "templates"
+    exports = SYSCTL_EXPORTS
+
+    def result_values(self, result):
+        from cli_ai.safety.check import param_name_problem
+
+        def entry_of(name: str):
+            why = param_name_problem(name)
+            entry = lookup(name) if why is None else None
+            return entry, why or (None if entry is not None else "not in the safety catalogue")
+
+        return checked_result_values(result, entry_of)
 
     def check(self, spec: TuningSpec, *, clamp: bool, dry_run: bool, proc_root: str) -> SafetyReport:
         """The catalogue's checks; on a dry run a param this kernel lacks is a
