@@ -17,7 +17,7 @@ from cli_ai.safety.check import CommandPlan, SafetyReport, check_argv, plan_comm
 from cli_ai.spec import TuningSpec, load_spec
 from cli_ai.tactician.backends.sysctl import PROC_SYS, SysctlBackend, format_sysctl_value
 
-BENCHMARK_TOOLS = ("pgbench", "wrk", "sysbench", "redis-benchmark", "fio", "mosquitto", "mosquitto_pub")
+BENCHMARK_TOOLS = ("pgbench", "wrk", "sysbench", "redis-benchmark", "fio", "mosquitto_pub")  # the broker: the mosquitto target's own check
 
 
 @dataclass
@@ -123,12 +123,11 @@ def llm_configured() -> tuple[bool, str]:
 
 def doctor_checks(proc_root: str = PROC_SYS) -> list[tuple[str, bool | None, str]]:
     """What `cli-ai doctor` reports: can this machine be tuned, and with what."""
+    from cli_ai.targets import TARGETS
+
     checks: list[tuple[str, bool | None, str]] = []
-    is_root = os.geteuid() == 0
-    checks.append(("running as root", is_root, "yes" if is_root else "no: real tuning needs root; --dry-run does not"))
-    probe = Path(proc_root) / "vm" / "swappiness"
-    writable = os.access(probe, os.W_OK)
-    checks.append(("/proc/sys writable", writable, str(probe) + (" is writable" if writable else " is read-only here")))
+    for target in TARGETS.values():  # what each target needs (root and /proc/sys for sysctl, a broker, ...)
+        checks.extend(target.doctor_checks(proc_root))
     checks.append(("kernel", True, f"{platform.system()} {platform.release()} ({platform.machine()})"))
     checks.append(("python", True, sys.version.split()[0]))
     for tool in BENCHMARK_TOOLS:

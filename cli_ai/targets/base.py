@@ -124,6 +124,11 @@ class Target:
     def fit_agent_plan(self, plan: Any, run: Any, options: Any) -> None:
         """Adjust the RL agent's plan for this target (its flags, its presets)."""
 
+    def doctor_checks(self, proc_root: str) -> list[tuple[str, bool | None, str]]:
+        """What `cli-ai doctor` reports for this target: (what, ok / None for
+        "not needed unless you use it", detail)."""
+        return []
+
     # ------------------------------------------------------------------ after the run
     #: The deployable forms of a verified result (`cli-ai export --format`),
     #: by name, the first the default: renderer(values, result) -> text.

@@ -18,6 +18,16 @@ class BrokerTarget(Target):
     name = "mosquitto"
     exports = MOSQUITTO_EXPORTS
 
+    def doctor_checks(self, proc_root: str):
+        from cli_ai.broker.process import find_mosquitto
+        from cli_ai.errors import CliAiError
+
+        try:
+            where = find_mosquitto()
+        except CliAiError as exc:
+            return [("mosquitto target: broker", None, str(exc))]
+        return [("mosquitto target: broker", True, where)]
+
     def result_values(self, result):
         from cli_ai.broker.options import catalog
 

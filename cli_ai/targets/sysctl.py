@@ -23,6 +23,17 @@ class SysctlTarget(Target):
     planning = "templates"
     exports = SYSCTL_EXPORTS
 
+    def doctor_checks(self, proc_root: str):
+        from pathlib import Path
+
+        is_root = os.geteuid() == 0
+        probe = Path(proc_root) / "vm" / "swappiness"
+        writable = os.access(probe, os.W_OK)
+        return [
+            ("running as root", is_root, "yes" if is_root else "no: real tuning needs root; --dry-run does not"),
+            ("/proc/sys writable", writable, str(probe) + (" is writable" if writable else " is read-only here")),
+        ]
+
     def result_values(self, result):
         from cli_ai.safety.check import param_name_problem
 
