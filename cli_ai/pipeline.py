@@ -126,8 +126,8 @@ def doctor_checks(proc_root: str = PROC_SYS) -> list[tuple[str, bool | None, str
     from cli_ai.targets import TARGETS
 
     checks: list[tuple[str, bool | None, str]] = []
-    for target in TARGETS.values():  # what each target needs (root and /proc/sys for sysctl, a broker, ...)
-        checks.extend(target.doctor_checks(proc_root))
+    for plugin in TARGETS.values():  # what each target needs (root and /proc/sys for sysctl, a broker, ...)
+        checks.extend(plugin.doctor_checks(proc_root))
     checks.append(("kernel", True, f"{platform.system()} {platform.release()} ({platform.machine()})"))
     checks.append(("python", True, sys.version.split()[0]))
     for tool in BENCHMARK_TOOLS:
