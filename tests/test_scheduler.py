@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 import warnings
 
 import gymnasium as gym
@@ -165,19 +164,6 @@ def test_info_carries_metric_components_and_stats():
     assert info["reward_components"]["reward"] == pytest.approx(reward)
     assert {"queued", "in_flight", "completed", "arrival_rate", "time_s"} <= set(info["stats"])
     assert info["metric"] == pytest.approx(env.latencies_s().mean() * 1000)
-
-
-def test_steps_are_fast():
-    env = make_env(spec_from_dict(spec_dict(episode_requests=2000)))
-    env.reset(seed=0)
-    started = time.perf_counter()
-    steps, done = 0, False
-    while not done:
-        _, _, term, trunc, _ = env.step(steps % 4)
-        steps += 1
-        done = term or trunc
-    rate = steps / (time.perf_counter() - started)
-    assert rate > 300, f"{rate:.0f} steps/s"  # typically 2000-4000 on this VM; loose for a loaded CI
 
 
 # --------------------------------------------------------------------------- spec errors
