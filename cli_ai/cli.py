@@ -127,7 +127,7 @@ def tune(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the summary."),
     verify: Optional[int] = typer.Option(None, "--verify", min=0, max=50, help="Re-measure baseline and best N times each, alternately, and test the gain (Welch); default 3, 0 skips (then nothing is offered to apply)."),
     tensorboard: Optional[Path] = typer.Option(None, "--tensorboard", help="Write the training log and the reward breakdown as TensorBoard events here."),
-    replay_buffer_size: Optional[int] = typer.Option(None, "--replay-buffer-size", min=1, help="PER buffer size (per-ddpg; mosquitto default 100000)."),
+    replay_buffer_size: Optional[int] = typer.Option(None, "--replay-buffer-size", min=1, help="PER buffer size (per-ddpg on the mosquitto target; default 100000)."),
     replay_alpha: Optional[float] = typer.Option(None, "--replay-alpha", min=0, help="PER prioritization strength alpha."),
     replay_beta: Optional[float] = typer.Option(None, "--replay-beta", min=0, max=1, help="PER importance-sampling beta at the start."),
     replay_beta_increment: Optional[float] = typer.Option(None, "--replay-beta-increment", min=0, help="PER beta increase per sampling."),

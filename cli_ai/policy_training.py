@@ -114,6 +114,9 @@ def train_policy(spec: TuningSpec, options, *, sink: EventSink = null_sink) -> T
     problem = get_target(spec.target).algorithm_problem(algorithm)
     if problem is not None:
         raise BadInputError(problem)
+    from cli_ai.tuning import check_flags
+
+    check_flags(spec, options, algorithm)
     budget = tc.budget if tc.budget is not None else tc.total_timesteps
     seed = tc.seed if tc.seed is not None else 0
     started = time.monotonic()

@@ -80,6 +80,38 @@ class PreparedRun:
         return self.budget - self.baseline_runs - self.recheck_runs
 
 
+# The flags of seed 000's broker CLI, and what each applies to.
+TARGET_FLAGS = {
+    "replay_buffer_size": "--replay-buffer-size", "replay_alpha": "--replay-alpha", "replay_beta": "--replay-beta",
+    "replay_beta_increment": "--replay-beta-increment", "enable_workload": "--enable-workload",
+    "total_timesteps": "--total-timesteps",
+}
+REPLAY_FLAGS = ("replay_buffer_size", "replay_alpha", "replay_beta", "replay_beta_increment")
+# Algorithms that write a training log (SB3's, through torch's TensorBoard writer).
+TENSORBOARD_ALGORITHMS = ("ppo", "ddpg", "td3", "sac", "per-ddpg")
+
+
+def check_flags(spec: TuningSpec, options: TuneOptions, algorithm: str) -> None:
+    """A flag that would not apply to this run is an error that says what it
+    applies to (it used to be ignored without a word); a missing optional
+    package is found here, before anything runs."""
+    target = get_target(spec.target)
+    given = [k for k, v in (options.broker or {}).items() if v is not None]
+    for key in given:
+        flag = TARGET_FLAGS.get(key, key)
+        if key not in target.cli_flags:
+            raise BadInputError(f"{flag}: applies to the mosquitto target (seed 000's flags); this spec's target is "
+                                f"{spec.target}")
+        if key in REPLAY_FLAGS and algorithm != "per-ddpg":
+            raise BadInputError(f"{flag}: sets PER-DDPG's prioritized replay; this run's algorithm is {algorithm} "
+                                "(--algo per-ddpg to use it)")
+    if options.tensorboard is not None:
+        if algorithm not in TENSORBOARD_ALGORITHMS:
+            raise BadInputError(f"--tensorboard: {algorithm} writes no training log; it applies to "
+                                f"{', '.join(TENSORBOARD_ALGORITHMS)}")
+        tensorboard_dir(options)
+
+
 def tensorboard_dir(options: TuneOptions) -> str | None:
     """The --tensorboard directory, after checking that TensorBoard can write."""
     if options.tensorboard is None:
@@ -130,6 +162,7 @@ def prepare(spec: TuningSpec, options: TuneOptions) -> PreparedRun:
             f"training_config.algorithm: {spec.training_config.algorithm} needs a discrete action space; a "
             f"{spec.target} run's knobs are continuous: use ppo, ddpg, td3, sac, per-ddpg or random"
         )
+    check_flags(spec, options, spec.training_config.algorithm)
     checked = check_loaded_spec(spec, clamp=options.clamp, allow_shell=options.allow_shell,
                                 dry_run=options.dry_run, proc_root=options.proc_root)
     notes = list(checked.report.notes)

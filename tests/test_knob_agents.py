@@ -86,3 +86,14 @@ def test_per_ddpg_with_seed_000s_preset_keeps_the_preset():
     assert plan.kwargs["learning_starts"] == 8 and "action_noise" not in plan.kwargs
     assert plan.kwargs["gamma"] == tc.gamma
     assert not any("bandit" in n or "Sobol" in n for n in plan.notes)
+
+
+def test_a_preset_s_batch_is_not_reported_as_changed():
+    """The budget note said "batch_size 64 -> 4" while the cdbtuner preset's
+    own batch of 16 ran."""
+    from cli_ai.spec import TrainingConfig
+    from cli_ai.tactician.agents.factory import plan_agent
+
+    plan = plan_agent("per-ddpg", TrainingConfig(preset="cdbtuner"), 8)
+    assert not any("batch_size" in n for n in plan.notes), plan.notes
+    assert any("batch_size" in n for n in plan_agent("per-ddpg", TrainingConfig(), 8).notes)

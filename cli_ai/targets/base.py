@@ -129,6 +129,9 @@ class Target:
         "not needed unless you use it", detail)."""
         return []
 
+    #: The target's own `cli-ai tune` flags (keys of TuneOptions.broker) it takes.
+    cli_flags: tuple[str, ...] = ()
+
     # ------------------------------------------------------------------ after the run
     #: The deployable forms of a verified result (`cli-ai export --format`),
     #: by name, the first the default: renderer(values, result) -> text.

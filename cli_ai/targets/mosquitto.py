@@ -17,6 +17,8 @@ from cli_ai.targets.exports import MOSQUITTO_EXPORTS, checked_result_values
 class BrokerTarget(Target):
     name = "mosquitto"
     exports = MOSQUITTO_EXPORTS
+    cli_flags = ("replay_buffer_size", "replay_alpha", "replay_beta", "replay_beta_increment", "enable_workload",
+                 "total_timesteps")
 
     def doctor_checks(self, proc_root: str):
         from cli_ai.broker.process import find_mosquitto

@@ -89,7 +89,8 @@ def plan_agent(algorithm: str, tc: TrainingConfig, steps: int, *, warmup_fractio
     if tc.learning_starts is None and learning_starts != 100:
         plan.notes.append(f"{algorithm.upper()} learning_starts 100 -> {learning_starts} for a budget of {steps} steps")
     batch = tc.batch_size if tc.given("batch_size") else min(tc.batch_size, max(4, steps // 2))
-    if batch != tc.batch_size:
+    preset_keeps = algorithm == "per-ddpg" and bool(tc.preset)  # the preset's own batch, lr, gamma, tau, buffer run
+    if batch != tc.batch_size and not preset_keeps:
         plan.notes.append(f"{algorithm.upper()} batch_size {tc.batch_size} -> {batch} for a budget of {steps} steps")
     buffer_size = tc.buffer_size or max(1000, min(1_000_000, steps * 10))
     plan.kwargs.update(learning_starts=learning_starts, batch_size=batch, buffer_size=buffer_size, train_freq=1, gradient_steps=1)
