@@ -18,6 +18,20 @@ from cli_ai.core.backend import Value
 from cli_ai.tactician.knobs import KnobSpace
 
 
+# Each simulated system metric's range (fractions, or a load per core).
+SYSTEM_RANGES = {
+    "cpu_utilization": (0.45, 0.85),
+    "iowait": (0.02, 0.10),
+    "memory_used": (0.35, 0.45),
+    "memory_pressure": (0.01, 0.06),
+    "io_pressure": (0.02, 0.12),
+    "cpu_pressure": (0.03, 0.08),
+    "load_average": (0.4, 0.6),
+    "context_switches": (0.5, 0.7),
+    "swap_used": (0.0, 0.0),
+}
+
+
 def _stable_seed(*parts: object) -> int:
     digest = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
     return int.from_bytes(digest[:8], "little")
@@ -62,6 +76,20 @@ class SurrogateBenchmark:
                     break
                 self.optimum_action = landscape.uniform(-0.7, 0.7, size=space.dims)
         self.level = level if level is not None else float(landscape.uniform(500, 5000))
+        # The simulated system metrics depend on the knobs through directions
+        # of their own, drawn apart from the optimum: they used to be linear in
+        # the score, which leaked the objective into the observation and the
+        # stability reward (the dry run overstated what an agent can learn).
+        # Each direction is made orthogonal to the optimum's, so moving along it
+        # tells nothing about the score (with one knob, the metrics stay flat).
+        system_rng = np.random.default_rng(_stable_seed("system", *space.names, seed or 0))
+        o = self.optimum_action.astype(np.float64)
+        self._system_directions = {}
+        for name in SYSTEM_RANGES:
+            w = system_rng.normal(0.0, 1.0, size=space.dims)
+            if float(o @ o) > 0:
+                w = w - (float(w @ o) / float(o @ o)) * o
+            self._system_directions[name] = w
         self.rng = np.random.default_rng(_stable_seed("noise", seed or 0))
         self.calls = 0
 
@@ -85,18 +113,19 @@ class SurrogateBenchmark:
             metric = self.level * (1.6 - 0.8 * q) * (1 + eps)
         else:
             metric = self.level * (0.4 + 0.8 * q) * (1 + eps)
-        system = {
-            "cpu_utilization": 0.55 + 0.3 * q,
-            "iowait": 0.02 + 0.08 * (1 - q),
-            "memory_used": 0.4,
-            "memory_pressure": 0.01 + 0.05 * (1 - q),
-            "io_pressure": 0.02 + 0.1 * (1 - q),
-            "cpu_pressure": 0.05,
-            "load_average": 0.5,
-            "context_switches": 0.6,
-            "swap_used": 0.0,
-        }
-        return metric, system
+        return metric, self.system(values)
+
+    def system(self, values: Mapping[str, Value]) -> dict[str, float]:
+        """Simulated system metrics: each a smooth function of the knobs along
+        its own random direction (independent of where the optimum is), inside
+        a plausible range."""
+        u = self.space.to_action(values).astype(np.float64)
+        out = {}
+        for name, (low, high) in SYSTEM_RANGES.items():
+            direction = self._system_directions[name]
+            z = float(direction @ u) / max(1.0, np.sqrt(u.size)) if u.size else 0.0
+            out[name] = low + (high - low) / (1.0 + np.exp(-2.0 * z))
+        return out
 
 
 class SimulatedObserver:
