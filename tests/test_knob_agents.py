@@ -78,7 +78,7 @@ def test_off_policy_warm_up_is_a_space_filling_design(algo):
 
 
 def test_per_ddpg_with_seed_000s_preset_keeps_the_preset():
-    """examples/mosquitto.json replicates seed 000 (PER-DDPG, cdbtuner preset):
+    """Seed 000's CDBTune preset, asked for by name (training_config.preset):
     no bandit settings, no Sobol warm-up, the seeds' fifth of the budget."""
     tc = TrainingConfig(preset="cdbtuner", algorithm="per-ddpg")
     plan = plan_knob_agent("per-ddpg", tc, 40)
@@ -97,3 +97,16 @@ def test_a_preset_s_batch_is_not_reported_as_changed():
     plan = plan_agent("per-ddpg", TrainingConfig(preset="cdbtuner"), 8)
     assert not any("batch_size" in n for n in plan.notes), plan.notes
     assert any("batch_size" in n for n in plan_agent("per-ddpg", TrainingConfig(), 8).notes)
+
+
+def test_the_mosquitto_example_learns_at_its_budget():
+    """examples/mosquitto.json ran seed 000's cdbtuner preset, whose learning
+    rates and tau of 1e-5 barely move the weights in 10 evaluations; its
+    default is now the knob-search plan (the preset stays available by name)."""
+    from cli_ai.spec import load_spec
+
+    spec = load_spec(EXAMPLES / "mosquitto.json")
+    assert spec.training_config.preset is None and spec.training_config.algorithm == "per-ddpg"
+    plan = plan_knob_agent("per-ddpg", spec.training_config, 8)
+    assert plan.space_filling_warmup and plan.kwargs["gamma"] == 0.0
+    assert plan.kwargs["learning_rate"] == spec.training_config.learning_rate
