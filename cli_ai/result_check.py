@@ -16,6 +16,7 @@ import math
 from typing import Any, Mapping
 
 from cli_ai.errors import BadInputError
+from cli_ai.spec.validate import json_type_name
 from cli_ai.text import has_controls
 
 #: Texts of a result that reach a file or the terminal, and their longest length.
@@ -30,7 +31,7 @@ def _is_number(x: Any) -> bool:
 def text_problem(value: Any, limit: int) -> str | None:
     """Why `value` is not a one-line text of at most `limit` characters, or None."""
     if not isinstance(value, str):
-        return f"is {_json_type(value)}, expected a string"
+        return f"is {json_type_name(value)}, expected a string"
     if len(value) > limit:
         return f"is {len(value)} characters long, over the limit of {limit}"
     if has_controls(value):
@@ -41,7 +42,7 @@ def text_problem(value: Any, limit: int) -> str | None:
 def result_problems(data: Any) -> list[str]:
     """Every problem of a decoded result file, one line each ('field: why')."""
     if not isinstance(data, dict):
-        return [f"(result): is {_json_type(data)}, expected a JSON object with best_config"]
+        return [f"(result): is {json_type_name(data)}, expected a JSON object with best_config"]
     problems: list[str] = []
     for name, limit in TEXT_FIELDS.items():
         if data.get(name) is not None:
@@ -51,9 +52,9 @@ def result_problems(data: Any) -> list[str]:
     for name in NUMBER_FIELDS:
         value = data.get(name)
         if value is not None and not _is_number(value):
-            problems.append(f"{name}: is {_json_type(value)}, expected a number or null")
+            problems.append(f"{name}: is {json_type_name(value)}, expected a number or null")
     if "simulated" in data and not isinstance(data["simulated"], bool):
-        problems.append(f"simulated: is {_json_type(data['simulated'])}, expected true or false")
+        problems.append(f"simulated: is {json_type_name(data['simulated'])}, expected true or false")
     problems += _verification_problems(data.get("verification"))
     if "best_config" not in data:
         problems.append("best_config: missing; a cli-ai result has the best configuration there")
@@ -66,7 +67,7 @@ def _verification_problems(ver: Any) -> list[str]:
     if ver is None:
         return []
     if not isinstance(ver, dict):
-        return [f"verification: is {_json_type(ver)}, expected an object or null"]
+        return [f"verification: is {json_type_name(ver)}, expected an object or null"]
     problems = []
     if ver.get("verdict") is not None:
         why = text_problem(ver["verdict"], 40)
@@ -75,7 +76,7 @@ def _verification_problems(ver: Any) -> list[str]:
     for name in ("p_value", "improvement", "ci_low", "ci_high"):
         value = ver.get(name)
         if value is not None and not _is_number(value):
-            problems.append(f"verification.{name}: is {_json_type(value)}, expected a number or null")
+            problems.append(f"verification.{name}: is {json_type_name(value)}, expected a number or null")
     return problems
 
 
@@ -83,7 +84,7 @@ def config_problems(config: Any, where: str) -> list[str]:
     """A configuration's shape: names to numbers, strings or flat lists of
     numbers (what a knob's value can be); the catalogue check comes after."""
     if not isinstance(config, dict):
-        return [f"{where}: is {_json_type(config)}, expected an object of param names to values"]
+        return [f"{where}: is {json_type_name(config)}, expected an object of param names to values"]
     problems = []
     for name, value in config.items():
         why = text_problem(name, 200)
@@ -97,7 +98,7 @@ def config_problems(config: Any, where: str) -> list[str]:
             if why:
                 problems.append(f"{where}.{name}: {why}")
         elif not _is_number(value) and not isinstance(value, bool):
-            problems.append(f"{where}.{name}: is {_json_type(value)}, expected a number, a string or a list")
+            problems.append(f"{where}.{name}: is {json_type_name(value)}, expected a number, a string or a list")
         elif isinstance(value, float) and not math.isfinite(value):
             problems.append(f"{where}.{name}: {value} is not a finite number")
     return problems
@@ -111,20 +112,6 @@ def check_result(data: Any, source: str) -> Mapping[str, Any]:
     return data
 
 
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
 
 
 

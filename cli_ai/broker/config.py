@@ -5,12 +5,12 @@ written atomically."""
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Iterable, Mapping
 
 from cli_ai.broker.options import coerce, default_value, format_value, option, parse_value
 from cli_ai.core.backend import Value, same_value
+from cli_ai.core.files import write_atomic
 
 BACKUP_SUFFIX = ".cli-ai-orig"
 MANAGED_HEADER = "# Written by cli-ai for a private tuning broker; removed when the run ends.\n"
@@ -151,24 +151,4 @@ def render_attached_config(
 def atomic_write(path: Path, text: str, *, like: Path | None = None, mode: int = 0o644) -> None:
     """Write through a temporary file in the same directory, fsync, rename;
     keep the mode and owner of `like` (the file being replaced)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        ref = like if like is not None and like.exists() else None
-        if ref is not None:
-            st = ref.stat()
-            os.chmod(tmp, st.st_mode & 0o7777)
-            if os.geteuid() == 0:
-                os.chown(tmp, st.st_uid, st.st_gid)
-        else:
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    write_atomic(path, text, mode, like=like)

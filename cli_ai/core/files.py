@@ -92,15 +92,20 @@ def fsync_dir(directory: str | os.PathLike) -> None:
         os.close(fd)
 
 
-def write_atomic(path: str | os.PathLike, text: str, mode: int = 0o644) -> None:
+def write_atomic(path: str | os.PathLike, text: str, mode: int = 0o644, *, like: str | os.PathLike | None = None) -> None:
     """Replace `path` with `text` atomically: a mkstemp file in the same
     directory (created O_EXCL, so nothing planted there is followed), fsynced,
-    then renamed over `path` (which replaces a symlink, never its target)."""
+    then renamed over `path` (which replaces a symlink, never its target).
+    With `like` (an existing file: the one being replaced), the new file gets
+    its mode and, as root, its owner."""
     p = Path(path)
+    ref = os.stat(like) if like is not None and os.path.exists(like) else None
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
     try:
         try:
-            os.fchmod(fd, mode)
+            os.fchmod(fd, (ref.st_mode & 0o7777) if ref is not None else mode)
+            if ref is not None and os.geteuid() == 0:
+                os.fchown(fd, ref.st_uid, ref.st_gid)
             data = text.encode("utf-8")
             while data:
                 data = data[os.write(fd, data):]

@@ -54,7 +54,10 @@ def _short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _json_type(value: Any) -> str:
+def json_type_name(value: Any) -> str:
+    """What a JSON value is, for a one-line error ("a string", "null", ...)."""
+    if value is None:
+        return "null"
     if isinstance(value, bool):
         return "a boolean"
     if isinstance(value, (int, float)):
@@ -90,7 +93,7 @@ def _schema_message(error) -> str:
         wanted = " or ".join(wanted) if isinstance(wanted, list) else wanted
         if isinstance(inst, str) and wanted in ("number", "integer"):
             return f"{path}: {_short(inst)} is a string; write the {wanted} without quotes"
-        return f"{path}: expected {wanted}, got {_json_type(inst)} {_short(inst)}"
+        return f"{path}: expected {wanted}, got {json_type_name(inst)} {_short(inst)}"
     if kind in ("enum", "const"):
         options = error.validator_value if kind == "enum" else [error.validator_value]
         close = difflib.get_close_matches(str(inst), [str(o) for o in options], n=1)
@@ -113,7 +116,7 @@ def validation_problems(data: Any) -> list[str]:
     if problems:
         return problems
     if not isinstance(data, dict):
-        return [f"(spec): expected a JSON object, got {_json_type(data)}"]
+        return [f"(spec): expected a JSON object, got {json_type_name(data)}"]
     errors = sorted(_validator().iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.validator))
     seen: set[str] = set()
     for err in errors:
@@ -215,7 +218,7 @@ def _default_problems(p: str, knob: dict[str, Any], kind: str) -> list[str]:
     d = knob["default"]
     if kind in ("int", "float"):
         if isinstance(d, bool) or not isinstance(d, (int, float)):
-            return [f"{p}.default: expected a number, got {_json_type(d)} {_short(d)}"]
+            return [f"{p}.default: expected a number, got {json_type_name(d)} {_short(d)}"]
         if not knob["min"] <= d <= knob["max"]:
             return [f"{p}.default: {d} is outside [{knob['min']}, {knob['max']}]"]
         if kind == "int" and not _is_whole(d):
