@@ -85,18 +85,21 @@ def test_sarsa_is_refused_for_continuous_knobs(tmp_path):
 def test_dqn_at_a_tune_budget_learns_and_beats_its_untrained_start(tmp_path):
     """The toolkit's warm-up (500 transitions) and per-episode ε decay meant
     that at budget 150 the DQN never took a learning step and stayed near
-    ε 0.9; fitted to the budget it learns from step 60 on, ε reaches its floor
-    at step 75, and its greedy policy beats its untrained self on the same
-    seeded episodes (reward and QoS)."""
-    result = tuning.tune(EXAMPLES / "autoscaling.json",
-                         tuning.TuneOptions(budget=150, seed=1, output_dir=str(tmp_path), algorithm="dqn"))
+    ε 0.9. Fitted to the budget it learns from step 30 on, ε reaches its floor
+    at step 75, and its greedy policy earns more reward than its untrained
+    self on the same seeded episodes on most training seeds (measured: 6 of
+    seeds 1-8)."""
     from cli_ai.tactician.agents.dqn import DQNAgent
 
-    agent = DQNAgent.load(result.model_path)
-    assert agent.learn_steps >= 80 and agent.epsilon == pytest.approx(0.05)
-    assert any("warm-up 500 -> 60" in n for n in result.notes) and any("linearly" in n for n in result.notes)
-    trained, untrained = result.extra["evaluation"], result.extra["untrained"]
-    assert trained["mean_reward"] > untrained["mean_reward"] and result.improvement > 0
+    wins = 0
+    for seed in range(1, 9):
+        result = tuning.tune(EXAMPLES / "autoscaling.json",
+                             tuning.TuneOptions(budget=150, seed=seed, output_dir=str(tmp_path), algorithm="dqn"))
+        agent = DQNAgent.load(result.model_path)
+        assert agent.learn_steps >= 100 and agent.epsilon == pytest.approx(0.05)
+        assert any("warm-up 500 -> 30" in n for n in result.notes) and any("linearly" in n for n in result.notes)
+        wins += result.extra["evaluation"]["mean_reward"] > result.extra["untrained"]["mean_reward"]
+    assert wins >= 5, wins
 
 
 def test_policy_references_are_evaluated_on_the_same_episodes(tmp_path):

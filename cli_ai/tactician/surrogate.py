@@ -76,20 +76,13 @@ class SurrogateBenchmark:
                     break
                 self.optimum_action = landscape.uniform(-0.7, 0.7, size=space.dims)
         self.level = level if level is not None else float(landscape.uniform(500, 5000))
-        # The simulated system metrics depend on the knobs through directions
-        # of their own, drawn apart from the optimum: they used to be linear in
-        # the score, which leaked the objective into the observation and the
-        # stability reward (the dry run overstated what an agent can learn).
-        # Each direction is made orthogonal to the optimum's, so moving along it
-        # tells nothing about the score (with one knob, the metrics stay flat).
-        system_rng = np.random.default_rng(_stable_seed("system", *space.names, seed or 0))
-        o = self.optimum_action.astype(np.float64)
-        self._system_directions = {}
-        for name in SYSTEM_RANGES:
-            w = system_rng.normal(0.0, 1.0, size=space.dims)
-            if float(o @ o) > 0:
-                w = w - (float(w @ o) / float(o @ o)) * o
-            self._system_directions[name] = w
+        # The simulated system metrics used to be linear in the score, which
+        # leaked the objective into the observation and the stability reward
+        # (the dry run overstated what an agent can learn). Now each
+        # configuration gets its own draw, a hash of its values: they move with
+        # the knobs, and say nothing about the score (not even how far the
+        # optimum is, as any smooth function of the knobs would).
+        self._system_seed = seed or 0
         self.rng = np.random.default_rng(_stable_seed("noise", seed or 0))
         self.calls = 0
 
@@ -116,16 +109,22 @@ class SurrogateBenchmark:
         return metric, self.system(values)
 
     def system(self, values: Mapping[str, Value]) -> dict[str, float]:
-        """Simulated system metrics: each a smooth function of the knobs along
-        its own random direction (independent of where the optimum is), inside
-        a plausible range."""
-        u = self.space.to_action(values).astype(np.float64)
-        out = {}
-        for name, (low, high) in SYSTEM_RANGES.items():
-            direction = self._system_directions[name]
-            z = float(direction @ u) / max(1.0, np.sqrt(u.size)) if u.size else 0.0
-            out[name] = low + (high - low) / (1.0 + np.exp(-2.0 * z))
-        return out
+        """Simulated system metrics: a deterministic draw per configuration,
+        inside a plausible range, independent of the score."""
+        key = sorted((k, _canonical(v)) for k, v in values.items())
+        rng = np.random.default_rng(_stable_seed("system", self._system_seed, *key))
+        return {name: float(rng.uniform(low, high)) if high > low else float(low)
+                for name, (low, high) in SYSTEM_RANGES.items()}
+
+
+def _canonical(value: Value) -> str:
+    """A value's text for hashing: floats to 9 significant digits, so a value
+    that went through a round trip hashes as the same configuration."""
+    if isinstance(value, float):
+        return f"{value:.9g}"
+    if isinstance(value, (tuple, list)):
+        return ",".join(_canonical(v) for v in value)
+    return str(value)
 
 
 class SimulatedObserver:

@@ -106,11 +106,20 @@ def fit_episodic(algorithm: str, tc: Any, steps: int, obs_dims: int | None = Non
         return EpisodicPlan(p, schedule, notes)
     if algorithm == "dqn":
         defaults = DQNParams()
-        batch = tc.batch_size if tc.given("batch_size") else max(8, min(defaults.batch_size, steps // 10))
-        warmup = max(batch, min(500, steps // 10))
+        # At most a fifth of the budget per batch, and a warm-up of a tenth (at
+        # least one batch, at most half), so that most of the budget learns.
+        cap = max(8, steps // 5)
+        wanted = tc.batch_size if tc.given("batch_size") else max(8, min(defaults.batch_size, steps // 10))
+        batch = min(wanted, cap)
+        warmup = min(max(batch, min(500, steps // 10)), max(batch, steps // 2))
         lr = {"learning_rate": tc.learning_rate} if tc.given("learning_rate") else {}
         p = replace(defaults, batch_size=batch, warmup=warmup, epsilon_decay=1.0, **gamma, **lr)
-        if batch != defaults.batch_size:
+        if tc.given("batch_size"):
+            if batch != wanted:
+                notes.append(f"DQN batch_size: the spec's {wanted} -> {batch}, at most a fifth of {steps} steps")
+            else:
+                notes.append(f"DQN batch_size {batch}: the spec's")
+        elif batch != defaults.batch_size:
             notes.append(f"DQN batch_size {defaults.batch_size} -> {batch} for a budget of {steps} steps")
         notes.append(f"DQN warm-up {max(defaults.batch_size, 500)} -> {warmup} transitions, so that it learns "
                      f"from step {warmup} of {steps} on")
