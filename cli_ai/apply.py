@@ -189,7 +189,8 @@ def export(path: str | os.PathLike, fmt: str | None = None, *, force: bool = Fal
         raise SafetyError(f"not exported: {problem} (--force exports it anyway)")
     text = target.exports[fmt](values, result)
     if problem is not None:
-        marker = f"# EXPORTED WITH --force although {comment(problem)}"
+        # no `$` from the file: TuneD expands ${...} (and ${f:exec:...} runs a program)
+        marker = f"# EXPORTED WITH --force although {comment(problem).replace('$', '')}"
         first, _, rest = text.partition("\n")
         text = f"{first}\n{marker}\n{rest}" if first.startswith("#!") else f"{marker}\n{text}"
     return text

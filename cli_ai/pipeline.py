@@ -54,9 +54,14 @@ def check_loaded_spec(
     """Safety checks for a loaded spec: its target's (`Target.check`), then the
     benchmark command's. On a dry run a param this kernel lacks is a warning
     (nothing is written), not a refusal."""
+    from cli_ai.errors import SpecError
     from cli_ai.targets import get_target
 
-    report = get_target(spec.target).check(spec, clamp=clamp, dry_run=dry_run, proc_root=proc_root)
+    target = get_target(spec.target)
+    problem = target.algorithm_problem(spec.training_config.algorithm)
+    if problem is not None:  # before the target's own checks: validate says what tune would
+        raise SpecError(problem)
+    report = target.check(spec, clamp=clamp, dry_run=dry_run, proc_root=proc_root)
     return CheckedSpec(spec, report, check_benchmark_command(spec, allow_shell=allow_shell))
 
 

@@ -41,11 +41,14 @@ class _Recording(gym.Wrapper):
 
 
 class UniformPolicy:
-    """Uniform random actions from a seeded stream: what `--algo random`
-    evaluates (it learns nothing, so its trained and untrained selves agree)."""
+    """Uniform random actions from a seeded stream (the same stream each
+    episode): what `--algo random` evaluates (it learns nothing, so its
+    trained and untrained selves agree)."""
 
     def __init__(self, action_space: gym.Space, seed: int):
-        self.space = action_space
+        import copy
+
+        self.space = copy.deepcopy(action_space)  # its own sampler: the training env's stays untouched
         self.seed = seed
 
     def reset(self) -> None:

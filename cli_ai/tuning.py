@@ -100,8 +100,9 @@ def check_flags(spec: TuningSpec, options: TuneOptions, algorithm: str) -> None:
     for key in given:
         flag = TARGET_FLAGS.get(key, key)
         if key not in target.cli_flags:
+            hint = "; give the budget with --budget" if key == "total_timesteps" else ""
             raise BadInputError(f"{flag}: applies to the mosquitto target (seed 000's flags); this spec's target is "
-                                f"{spec.target}")
+                                f"{spec.target}{hint}")
         if key in REPLAY_FLAGS and algorithm != "per-ddpg":
             raise BadInputError(f"{flag}: sets PER-DDPG's prioritized replay; this run's algorithm is {algorithm} "
                                 "(--algo per-ddpg to use it)")
@@ -157,11 +158,6 @@ def prepare(spec: TuningSpec, options: TuneOptions) -> PreparedRun:
     if target.search != "knobs":
         raise SafetyError(f"target: {spec.target!r} is tuned by its own path; this run handles "
                           f"{', '.join(knob_targets())}")
-    if spec.training_config.algorithm in ("sarsa", "dqn"):
-        raise BadInputError(
-            f"training_config.algorithm: {spec.training_config.algorithm} needs a discrete action space; a "
-            f"{spec.target} run's knobs are continuous: use ppo, ddpg, td3, sac, per-ddpg or random"
-        )
     check_flags(spec, options, spec.training_config.algorithm)
     checked = check_loaded_spec(spec, clamp=options.clamp, allow_shell=options.allow_shell,
                                 dry_run=options.dry_run, proc_root=options.proc_root)

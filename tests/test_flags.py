@@ -4,6 +4,8 @@ anything runs."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.conftest import EXAMPLES, run_cli
@@ -24,3 +26,13 @@ def test_a_flag_that_does_not_apply_is_refused(tmp_path, spec, args, message):
     assert r.returncode == 2, r.stderr[-2000:]
     assert message in r.stderr
     assert not (tmp_path / "runs").exists() and not (tmp_path / "tb").exists()  # nothing ran
+
+
+def test_validate_refuses_what_tune_would_refuse(tmp_path):
+    """`validate` said a sysctl spec naming dqn was valid; only `tune` refused it."""
+    spec = json.loads((EXAMPLES / "postgresql_oltp.json").read_text())
+    spec.setdefault("training_config", {})["algorithm"] = "dqn"
+    path = tmp_path / "dqn.json"
+    path.write_text(json.dumps(spec))
+    r = run_cli("validate", path)
+    assert r.returncode == 2 and "dqn needs a discrete action space" in r.stderr

@@ -125,3 +125,15 @@ def test_tcp_rmem_always_ordered_and_bounded(action):
     assert v[0] <= v[1] <= v[2]
     for x, el in zip(v, els):
         assert el.min <= x <= el.max
+
+
+@pytest.mark.parametrize("lo,hi,scale,values", [
+    (65536, 2**30, "log", [100_000_000, 500_000_007, 65536, 2**30]),   # mosquitto's max_queued_bytes
+    (1, 2**27, "linear", [134_217_727, 1, 2**27, 99_999_999]),
+])
+def test_large_integers_survive_the_round_trip(lo, hi, scale, values):
+    """A float32 action shifted them (100000000 came back as 100000002):
+    `KnobSpace.clamp`, the optimiser's start point and the broker columns use it."""
+    space = KnobSpace.from_specs([KnobSpec("n", "int", lo, hi, scale=scale)])
+    for v in values:
+        assert space.clamp({"n": v}) == {"n": v}

@@ -147,21 +147,21 @@ class Knob:
             try:
                 x = float(value)  # type: ignore[arg-type]
             except (TypeError, ValueError):
-                return np.zeros(1, dtype=np.float32)
+                return np.zeros(1, dtype=np.float64)
             if not math.isfinite(x):
-                return np.zeros(1, dtype=np.float32)
+                return np.zeros(1, dtype=np.float64)
             if s.type == "int":
-                return np.array([_int_to_unit(x, s.min, s.max, s.scale)], dtype=np.float32)
-            return np.array([_range_to_unit(x, s.min, s.max, s.scale)], dtype=np.float32)
+                return np.array([_int_to_unit(x, s.min, s.max, s.scale)], dtype=np.float64)
+            return np.array([_range_to_unit(x, s.min, s.max, s.scale)], dtype=np.float64)
         if s.type == "bool":
             on = value not in (0, "0", False, "false", "off", None)
-            return np.array([0.5 if on else -0.5], dtype=np.float32)
+            return np.array([0.5 if on else -0.5], dtype=np.float64)
         if s.type == "enum":
             values = [str(v) for v in s.values or ()]
             if str(value) not in values:
-                return np.zeros(1, dtype=np.float32)
+                return np.zeros(1, dtype=np.float64)
             i = values.index(str(value))
-            return np.array([-1.0 + (2 * i + 1) / len(values)], dtype=np.float32)
+            return np.array([-1.0 + (2 * i + 1) / len(values)], dtype=np.float64)
         vals = list(value) if isinstance(value, (tuple, list)) else []
         out = []
         for j, el in enumerate(s.elements or ()):
@@ -169,7 +169,7 @@ class Knob:
                 continue
             x = vals[j] if j < len(vals) else el.min
             out.append(_int_to_unit(float(x), el.min, el.max, el.scale))
-        return np.array(out, dtype=np.float32)
+        return np.array(out, dtype=np.float64)
 
     def default_value(self) -> Value:
         """The spec's default, else the middle of the range."""
@@ -220,7 +220,7 @@ class KnobSpace:
 
     def to_action(self, values: Mapping[str, Value]) -> np.ndarray:
         parts = [k.to_action(values[k.name]) for k in self.knobs]
-        return np.concatenate(parts).astype(np.float32) if parts else np.zeros(0, dtype=np.float32)
+        return np.concatenate(parts).astype(np.float64) if parts else np.zeros(0, dtype=np.float64)
 
     def defaults(self) -> dict[str, Value]:
         return {k.name: k.default_value() for k in self.knobs}

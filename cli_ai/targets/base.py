@@ -149,7 +149,11 @@ class Target:
 
     def algorithm_problem(self, algorithm: str) -> str | None:
         """Why `algorithm` cannot search this target (a one-line error that
-        names the ones that can), or None."""
+        names the ones that can), or None. Checked at validate and before a
+        run. A knob target's actions are continuous."""
+        if self.search == "knobs" and algorithm in ("sarsa", "dqn"):
+            return (f"training_config.algorithm: {algorithm} needs a discrete action space; a {self.name} run's "
+                    "knobs are continuous: use auto, ppo, ddpg, td3, sac, per-ddpg or random")
         return None
 
     def heuristic_policies(self, env) -> dict[str, Any]:

@@ -4,8 +4,6 @@ nothing on the machine changes."""
 
 from __future__ import annotations
 
-from cli_ai.errors import SpecError
-from cli_ai.safety.check import SafetyReport
 from cli_ai.spec import TuningSpec
 from cli_ai.targets.base import Target
 
@@ -17,13 +15,6 @@ class _PolicyTarget(Target):
     search = "policy"
     #: algorithms this target refuses, with why
     refused: dict[str, str] = {}
-
-    def check(self, spec: TuningSpec, *, clamp: bool, dry_run: bool, proc_root: str) -> SafetyReport:
-        """A spec naming an algorithm this target cannot run is refused before anything runs."""
-        problem = self.algorithm_problem(spec.training_config.algorithm)
-        if problem is not None:
-            raise SpecError(problem)
-        return super().check(spec, clamp=clamp, dry_run=dry_run, proc_root=proc_root)
 
     def algorithm_problem(self, algorithm: str) -> str | None:
         if algorithm in CONTINUOUS_ONLY:

@@ -56,7 +56,8 @@ def failure_reward(reward: "Reward", penalty: float) -> float:
     penalty, but never more than the worst valid outcome minus a margin, so an
     agent is never rewarded for provoking a failure rather than measuring a
     very bad configuration."""
-    return float(min(penalty, reward.floor - FAILURE_MARGIN))
+    floor = getattr(reward, "floor", None)  # a Reward of the Python API's may not say
+    return float(penalty if floor is None else min(penalty, floor - FAILURE_MARGIN))
 
 
 

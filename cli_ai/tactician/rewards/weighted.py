@@ -79,6 +79,13 @@ class WeightedReward:
         self.baseline = baseline
 
     def score(self, m: Measurement) -> RewardResult:
+        if not math.isfinite(m.metric):  # no measurement: below every valid one
+            from cli_ai.tactician.rewards.base import failure_reward
+
+            penalty = failure_reward(self, -1.0)
+            return RewardResult(penalty, {"performance": 0.0, "stability": 0.0, "invalid": 1.0,
+                                          "performance_weight": float(self.performance_weight),
+                                          "stability_weight": float(self.stability_weight)})
         base = self.baseline.metric if self.baseline else m.metric
         return weighted_reward(
             m.metric,
