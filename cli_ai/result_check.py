@@ -6,7 +6,7 @@ a TuneD profile or in a shell script. So every field they use is checked for
 its JSON type, the texts they print or write for control characters (a
 newline in `workload` would start a new line in the sysctl.d file), and
 best_config for its shape; the values themselves are then checked against the
-safety catalogue by `apply.checked_values`. Each problem is one line naming
+target's catalogue by `Target.result_values`. Each problem is one line naming
 the field (BadInputError, exit 2).
 """
 

@@ -403,10 +403,8 @@ class PrioritizedDDPG(DDPG):
 
 
 #: CDBTuner's defaults (seed 000): tau 1e-5, actor and critic learning rates
-#: 1e-5, gamma 0.9, batch 16, replay buffer 100,000. Settings for long offline
-#: training: in a tune of 10 or 40 evaluations the actor's weights move 0.1 or
-#: 0.5 % (without the preset, 2.0 and 8.6 %: bench/presets.py), so what runs is the noise around
-#: an untrained actor; examples/mosquitto.json no longer names it. Seed 000 names no
+#: 1e-5, gamma 0.9, batch 16, replay buffer 100,000: settings for long offline
+#: training (in 10 or 40 evaluations the actor moves 0.1 or 0.5 %: bench/presets.py). Seed 000 names no
 #: exploration noise; SB3's DDPG has none by default and then never explores,
 #: so the preset adds Gaussian noise (sigma 0.2 of the [-1, 1] action range).
 CDBTUNER_PRESET: dict[str, Any] = {
