@@ -128,3 +128,20 @@ def test_sarsa_is_refused_for_the_scheduler_before_anything_runs(tmp_path):
     r = run_cli("tune", EXAMPLES / "scheduler.json", "--algo", "sarsa", "--budget", "100", "--output-dir", tmp_path)
     assert r.returncode == 2 and "sarsa is tabular" in r.stderr and "use ppo, dqn, random" in r.stderr
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("algorithm", ["sarsa", "dqn"])
+def test_a_model_from_tune_works_in_the_autoscale_toolkit(tmp_path, algorithm):
+    """A SARSA model trained by `tune` on the autoscaling example could not be
+    used by `autoscale test` or `compare` ("the model chooses among 5 actions
+    but this env has 3"): the model now carries its env's settings."""
+    r = run_cli("tune", EXAMPLES / "autoscaling.json", "--algo", algorithm, "--budget", "60", "--yes", "--json",
+                "--output-dir", tmp_path / "runs")
+    assert r.returncode == 0, r.stderr[-2000:]
+    model = json.loads(r.stdout)["model_path"]
+    test = run_cli("autoscale", "test", "--model", model, "--episodes", "1", "--output", tmp_path / "eval.json")
+    assert test.returncode == 0, test.stderr[-2000:]
+    flag = "--model" if algorithm == "sarsa" else "--dqn-model"
+    compare = run_cli("autoscale", "compare", flag, model, "--agents", algorithm, "reactiveaverage", "--episodes", "1",
+                      "--output-dir", tmp_path / "runs")
+    assert compare.returncode == 0, compare.stderr[-2000:]

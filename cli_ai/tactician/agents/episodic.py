@@ -179,6 +179,19 @@ class DQNLearner(_EpisodicLearner):
         return action, next_obs, reward, terminated, truncated, info
 
 
+def env_metadata(env: gym.Env) -> dict[str, Any] | None:
+    """What a saved model records about the env it learned on (its settings
+    and observation names), so `cli-ai autoscale test` and `compare` rebuild
+    the same env from the model alone; None for an env that cannot say."""
+    inner = env.unwrapped
+    if not hasattr(inner, "env_config"):
+        return None
+    out: dict[str, Any] = {"env_config": inner.env_config()}
+    if hasattr(inner, "observation_names"):
+        out["observation_names"] = list(inner.observation_names)
+    return out
+
+
 def build_episodic(plan, env: gym.Env, *, seed: int | None = None):
     """A SARSA(λ) or DQN learner on `env` with the settings `plan_agent`
     fitted to the budget (`plan.episodic`), ε following its per-step schedule."""
@@ -189,10 +202,11 @@ def build_episodic(plan, env: gym.Env, *, seed: int | None = None):
 
     fitted = plan.episodic or fit_episodic(plan.algorithm, plan.training or TrainingConfig(), 1000,
                                            env.observation_space.shape[0])
+    metadata = env_metadata(env)
     if plan.algorithm == "sarsa":
-        learner = SarsaLearner(env, make_sarsa(env, fitted.params, seed=seed), seed)
+        learner = SarsaLearner(env, make_sarsa(env, fitted.params, seed=seed, metadata=metadata), seed)
     elif plan.algorithm == "dqn":
-        learner = DQNLearner(env, make_dqn(env, fitted.params, seed=seed), seed)
+        learner = DQNLearner(env, make_dqn(env, fitted.params, seed=seed, metadata=metadata), seed)
     else:
         raise ValueError(f"{plan.algorithm!r} is not an episodic algorithm ({', '.join(EPISODIC_ALGORITHMS)})")
     learner.epsilon_schedule = fitted.epsilon_schedule
