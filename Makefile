@@ -5,7 +5,7 @@ PY      = $(VENV)/bin/python
 PIP     = $(VENV)/bin/pip
 STAMP   = $(VENV)/.installed
 
-.PHONY: install tools test lint demo bench clean
+.PHONY: install tools test lint demo bench clean path
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,14 @@ lint: install
 # no API key, no root, nothing on the machine changes.
 demo: install
 	$(VENV)/bin/cli-ai optimize "optimize this system for database workload" --dry-run --yes --budget 20 --seed 1
+
+# Put `cli-ai` on PATH for every shell and for sudo (whose PATH is
+# /usr/local/bin and the system's): a link to this checkout's venv.
+# Run it as root; `rm /usr/local/bin/cli-ai` undoes it.
+BINDIR ?= /usr/local/bin
+path: install
+	ln -sfn $(abspath $(VENV))/bin/cli-ai $(BINDIR)/cli-ai
+	@echo "cli-ai -> $(abspath $(VENV))/bin/cli-ai (in $(BINDIR))"
 
 bench: install
 	$(PY) bench/overhead.py
