@@ -169,6 +169,7 @@ def prepare(spec: TuningSpec, options: TuneOptions) -> PreparedRun:
     run = PreparedRun(checked, space, budget, spec.training_config.algorithm, spec.training_config.seed,
                       options.dry_run, notes, warnings=list(checked.report.warnings))
     _split_budget(run, options)
+    space.rules = target.knob_rules(space, dry_run=options.dry_run, proc_root=options.proc_root)
     run.current = target.current_values(spec, space, dry_run=options.dry_run, proc_root=options.proc_root)
     target.require_access(space.names, dry_run=options.dry_run, proc_root=options.proc_root)
     return run

@@ -16,6 +16,7 @@ import shlex
 from dataclasses import dataclass, field, replace
 from typing import Callable, Mapping, Sequence
 
+from cli_ai.core.backend import Value
 from cli_ai.errors import SafetyError
 from cli_ai.safety.catalog import CatalogEntry, lookup
 from cli_ai.safety.interpreters import template_interpreter
@@ -245,8 +246,14 @@ def check_spec(
     exists: Callable[[str], bool] | None = None,
     kernel_release: str | None = None,
     check_available: Callable[[str], list[str] | None] | None = None,
+    fixed: Mapping[str, Value] | None = None,
+    mem_kib: int | None = None,
 ) -> SafetyReport:
     """Refuse what may not touch the machine; return the knobs to use.
+
+    `fixed` are current values of params the spec does not tune and
+    `mem_kib` the machine's memory, for the rules between knobs
+    (`safety.constraints`).
 
     `exists(name)` answers whether the param is present on this kernel (None:
     skip that check, as for a simulated system). These are the sysctl
@@ -298,6 +305,14 @@ def check_spec(
                         f"action_space[{i}].values: {', '.join(map(str, missing))} not available on this kernel for "
                         f"{knob.param} (available: {', '.join(available)}); cli-ai never loads kernel modules"
                     )
+    if not errors:
+        from cli_ai.safety.constraints import spec_problems
+
+        ranges = {k.param: (float(k.min), float(k.max)) for k in knobs
+                  if k.type in ("int", "float") and k.min is not None and k.max is not None}
+        rule_errors, rule_notes = spec_problems(ranges, fixed=fixed, mem_kib=mem_kib)
+        errors += rule_errors
+        notes += rule_notes
     if errors:
         raise SafetyError(f"{len(errors)} safety problem(s)", problems=errors)
     return SafetyReport(knobs=tuple(knobs), notes=notes, warnings=warnings, entries=entries)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -196,6 +196,9 @@ class KnobSpace:
 
     def __init__(self, knobs: Sequence[Knob]):
         self.knobs = list(knobs)
+        # Rules between knobs (safety.constraints), set by the target: every
+        # configuration the env evaluates goes through `repair` first.
+        self.rules: Callable[[dict[str, Value]], dict[str, Value]] | None = None
         self.slices: list[slice] = []
         start = 0
         for knob in self.knobs:
@@ -211,6 +214,15 @@ class KnobSpace:
     @property
     def names(self) -> list[str]:
         return [k.name for k in self.knobs]
+
+    def repair(self, values: Mapping[str, Value]) -> dict[str, Value]:
+        """`values` moved inside the rules between knobs (unchanged when there are none)."""
+        return self.rules(dict(values)) if self.rules is not None else dict(values)
+
+    def bounds(self) -> dict[str, tuple[float, float]]:
+        """(min, max) of each int and float knob."""
+        return {k.name: (float(k.spec.min), float(k.spec.max)) for k in self.knobs
+                if k.spec.type in ("int", "float") and k.spec.min is not None and k.spec.max is not None}
 
     def to_native(self, action: Sequence[float]) -> dict[str, Value]:
         a = np.asarray(action, dtype=np.float64).reshape(-1)

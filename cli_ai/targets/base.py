@@ -66,6 +66,11 @@ class Target:
         """Refuse what may not run; return the knobs to use (narrowed under `clamp`)."""
         return SafetyReport(knobs=spec.action_space)
 
+    def knob_rules(self, space: Any, *, dry_run: bool, proc_root: str):
+        """The rules between this target's knobs, as a repair of a
+        configuration (`KnobSpace.rules`), or None."""
+        return None
+
     def knob_ordering(self, param: str) -> str | None:
         """How a vector knob's elements must be ordered (`KnobSpace`), if at all."""
         return None

@@ -11,6 +11,8 @@ from cli_ai.core.backend import Value
 from cli_ai.errors import CliAiError, SafetyError
 from cli_ai.safety.catalog import lookup
 from cli_ai.safety.check import SafetyReport, available_values, check_spec
+from cli_ai.safety.constraints import load_constraints, memory_kib
+from cli_ai.safety.constraints import problems as rule_problems
 from cli_ai.spec import TuningSpec
 from cli_ai.targets.base import Target, TargetSession
 from cli_ai.targets.exports import SYSCTL_EXPORTS, checked_result_values
@@ -22,6 +24,15 @@ class SysctlTarget(Target):
     applicable = True
     planning = "templates"
     exports = SYSCTL_EXPORTS
+
+    def knob_rules(self, space: Any, *, dry_run: bool, proc_root: str):
+        """The catalogue's rules between sysctls, against the kernel's current
+        values of the params the run does not tune."""
+        from cli_ai.safety.constraints import repair
+
+        fixed = _rule_partners(space.names, dry_run=dry_run, proc_root=proc_root)
+        bounds, mem = space.bounds(), memory_kib()
+        return lambda values: repair(values, bounds, fixed=fixed, mem_kib=mem)
 
     def doctor_checks(self, proc_root: str):
         from pathlib import Path
@@ -42,7 +53,11 @@ class SysctlTarget(Target):
             entry = lookup(name) if why is None else None
             return entry, why or (None if entry is not None else "not in the safety catalogue")
 
-        return checked_result_values(result, entry_of)
+        values = checked_result_values(result, entry_of)
+        broken = rule_problems(values, mem_kib=memory_kib())
+        if broken:
+            raise SafetyError(f"{len(broken)} rule(s) between params broken", problems=broken)
+        return values
 
     def check(self, spec: TuningSpec, *, clamp: bool, dry_run: bool, proc_root: str) -> SafetyReport:
         """The catalogue's checks; on a dry run a param this kernel lacks is a
@@ -55,6 +70,8 @@ class SysctlTarget(Target):
             clamp=clamp,
             exists=None if dry_run else backend.exists,
             check_available=None if dry_run else (lambda n: available_values(n, proc_root)),
+            fixed=_rule_partners(spec.params, dry_run=dry_run, proc_root=proc_root),
+            mem_kib=memory_kib(),
         )
         if dry_run:
             for name in spec.params:
@@ -107,3 +124,26 @@ class SysctlTarget(Target):
 
         backend = None if run.dry_run else SysctlBackend(options.proc_root)
         return benchmark_session(run, options, backend=backend)
+
+
+def _rule_partners(names, *, dry_run: bool, proc_root: str) -> dict[str, Value]:
+    """The current values of the params that share a rule with one of `names`
+    but are not among them (the catalogue's defaults on a dry run)."""
+    names = set(names)
+    partners = set()
+    for c in load_constraints():
+        pair = {getattr(c, "low", None), getattr(c, "high", None)} - {None}
+        if pair & names:
+            partners |= pair - names
+    if not partners:
+        return {}
+    if dry_run:
+        return {n: lookup(n).default for n in partners if lookup(n) is not None and lookup(n).default is not None}
+    from cli_ai.tactician.backends.sysctl import SysctlBackend
+
+    backend = SysctlBackend(proc_root)
+    present = [n for n in partners if backend.exists(n)]
+    try:
+        return backend.read(present)
+    except CliAiError:
+        return {}

@@ -168,7 +168,7 @@ class KnobTuningEnv(gym.Env):
     def step_values(self, values: Mapping[str, Value]):
         """One evaluation of a whole configuration of native values (already
         inside the safe ranges): apply, benchmark, observe, score."""
-        values = dict(values)
+        values = self.space.repair(values)  # never a configuration that breaks a rule between knobs
         self._episode_steps += 1
         truncated = self._episode_steps >= self.max_steps_per_episode
         started = time.monotonic()
