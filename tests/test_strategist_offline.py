@@ -121,17 +121,33 @@ def test_explanation_names_matched_phrases_weights_and_runner_up(here):
 
 
 def test_running_service_tips_the_balance(here):
+    """What runs informs a plan the words point to; it never picks one alone."""
     goal = "our backend is slow under load"
     assert OfflineStrategist().plan(goal, here).template == "general"
     with_pg = OfflineStrategist().plan(goal, profile_with(here, services_running=["postgres"]))
-    assert with_pg.template == "database_oltp"
-    assert "postgres is running here (+1.5)" in "\n".join(with_pg.reasoning)
-    with_nginx = OfflineStrategist().plan(goal, profile_with(here, services_running=["nginx"]))
-    assert with_nginx.template == "web_server"
+    assert with_pg.template == "general"  # no word of the goal points to a database
     # a tie between phrase readings goes to the running service
     goal2 = "slow writes to disk"
     assert recognise(goal2, here)[0].workload.id == "file_io"
     assert recognise(goal2, profile_with(here, services_running=["mysql"]))[0].workload.id == "database_oltp"
+    plan = OfflineStrategist().plan(goal2, profile_with(here, services_running=["mysql"]))
+    assert "mysql is running here (+1.5)" in "\n".join(plan.reasoning)
+
+
+@pytest.mark.parametrize("goal", ["too many open files", "make my laptop battery last longer", "asdkjh qwe zzz"])
+def test_a_running_broker_does_not_replace_the_goal(goal, here):
+    """With mosquitto running, every goal, gibberish included, became a
+    Mosquitto plan ("mosquitto is running here (+1.5)", no phrase matched)."""
+    plan = OfflineStrategist().plan(goal, profile_with(here, services_running=["mosquitto"]))
+    assert plan.template != "mosquitto" and plan.spec.target != "mosquitto"
+    assert not any("mosquitto is running" in line for line in plan.reasoning)
+
+
+def test_another_product_s_broker_is_not_mosquitto(here):
+    plan = OfflineStrategist().plan("tune for a kafka broker", here)
+    assert plan.template == "general"
+    assert "'kafka' is named: the MQTT broker (Mosquitto) template is not for it" in "\n".join(plan.reasoning)
+    assert OfflineStrategist().plan("tune my mqtt broker", here).template == "mosquitto"
 
 
 def test_nothing_recognised_uses_general_template_and_says_so(here):

@@ -95,6 +95,8 @@ class Workload:
     benchmarks: tuple[str, ...] = ()
     max_params: int = 6
     caveats: dict[str, str] = field(default_factory=dict)
+    # Products this template is not for: naming one cancels its phrases.
+    excludes: tuple[re.Pattern[str], ...] = ()
 
 
 @dataclass
@@ -102,6 +104,7 @@ class WorkloadScore:
     workload: Workload
     matches: list[Match] = field(default_factory=list)
     services: list[tuple[str, float, str]] = field(default_factory=list)  # (service, weight, "running"/"installed")
+    excluded_by: str | None = None  # the product named that this template is not for
 
     @property
     def phrase_score(self) -> float:
@@ -136,6 +139,7 @@ def load_templates() -> tuple[tuple[Workload, ...], dict[str, dict[str, Any]]]:
                 benchmarks=tuple(raw.get("benchmarks", ())),
                 max_params=int(raw.get("max_params", 6)),
                 caveats=dict(raw.get("caveats", {})),
+                excludes=tuple(compile_phrase(p) for p in raw.get("excludes", [])),
             )
         )
     return tuple(workloads), data["benchmarks"]
@@ -156,11 +160,18 @@ def recognise(goal: str, profile: SystemProfile | None = None) -> list[WorkloadS
             m = ph.regex.search(text)
             if m:
                 ws.matches.append(Match(ph.pattern, m.group(0), ph.weight))
-        if profile is not None:
+        excluded = next((m.group(0) for p in wl.excludes if (m := p.search(text))), None)
+        if excluded is not None:
+            # a product this template is not for ("a kafka broker" is not Mosquitto)
+            ws.matches, ws.excluded_by = [], excluded
+        # What runs here informs a plan the words already point to; it never
+        # replaces them (a running broker made any goal, gibberish included, a
+        # Mosquitto plan).
+        if profile is not None and ws.matches:
             for svc, weight in sorted(wl.services.items()):
                 if profile.runs(svc):
                     ws.services.append((svc, weight, "running"))
-                elif ws.matches and profile.has_installed(svc):
+                elif profile.has_installed(svc):
                     ws.services.append((svc, round(weight * INSTALLED_FACTOR, 3), "installed"))
         scored.append(ws)
     order = {wl.id: i for i, wl in enumerate(load_templates()[0])}
@@ -308,6 +319,9 @@ class OfflineStrategist:
                 + "): using the general-purpose template; name the workload for a better plan "
                 "(e.g. 'postgres OLTP', 'many web connections', 'TIME_WAIT sockets')"
             )
+            for s in ranking:
+                if s.excluded_by:
+                    reasoning.append(f"  {s.excluded_by!r} is named: the {s.workload.title} template is not for it")
             runner_up = best if best.score > 0 else None
         else:
             reasoning.append(f"workload: {chosen.title} [{chosen.id}], score {best.score:g}")
