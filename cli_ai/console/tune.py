@@ -361,13 +361,18 @@ def conclusion(r) -> list[str]:
             from cli_ai.results import sysctl_commands
 
             if r.simulated:
-                lines.append("These lines would apply it (but it was found on a simulated system: run without "
-                             "--dry-run to measure for real):")
+                lines.append("These lines would apply it until the next reboot (but it was found on a simulated "
+                             "system: run without --dry-run to measure for real):")
             else:
-                lines.append("The gain held up under verification. To apply this configuration, run:")
+                lines.append("The gain held up under verification. To apply this configuration until the next "
+                             "reboot, run:")
             lines += [f"  {escape(line)}" for line in sysctl_commands(r.best_config)]
             if r.run_dir and not r.simulated:
-                lines.append(f"or: cli-ai apply {escape(r.run_dir)}/result.json   (journaled; undo with cli-ai rollback)")
+                lines.append(f"or: cli-ai apply {escape(r.run_dir)}/result.json   (journaled; undo with "
+                             "cli-ai rollback)")
+                lines.append(f"To keep it across reboots: cli-ai apply {escape(r.run_dir)}/result.json --persist "
+                             "(also writes /etc/sysctl.d/99-cli-ai.conf), or cli-ai export "
+                             f"{escape(r.run_dir)}/result.json for a sysctl.d file of your own.")
         elif r.best_config and not r.simulated:
             lines.append(f"The gain held up under verification; use the chosen configuration in the {r.target} it "
                          "belongs to.")
