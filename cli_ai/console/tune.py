@@ -449,7 +449,8 @@ def optimize_screen(console: Console, run, estimate: str) -> None:
     rc.print(table)
     rc.print(f"Benchmark: {escape(benchmark_text(run.spec) or '-')}", soft_wrap=True)
     rc.print(f"Metric:    {escape(run.spec.reward_metric or '-')} ({run.spec.metric_direction})")
-    rc.print(f"Budget:    {run.budget} evaluations, {escape(estimate)}")
+    rc.print(f"Budget:    {run.budget} evaluations")
+    rc.print(f"Time:      {escape(estimate)}", soft_wrap=True)
     if not run.dry_run:
         from cli_ai.targets import get_target
 
