@@ -238,7 +238,9 @@ RESULT_ARG = typer.Argument(..., help="A result.json (or the run directory holdi
 @handled
 def apply_cmd(
     result: Path = RESULT_ARG,
-    persist: bool = typer.Option(False, "--persist", help="Also write /etc/sysctl.d/99-cli-ai.conf (an existing one is backed up)."),
+    persist: bool = typer.Option(False, "--persist", help=(
+        "Also write /etc/sysctl.d/99-cli-ai.conf, so the values survive a reboot (an existing one is backed up). "
+        "The environment variable CLI_AI_SYSCTL_DIR names another directory instead of /etc/sysctl.d.")),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
     allow_simulated: bool = typer.Option(False, "--allow-simulated", help="Apply a result found by a --dry-run."),
     force: bool = typer.Option(False, "--force", help="Apply although the result's verification did not say better (recorded in the result)."),

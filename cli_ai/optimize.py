@@ -67,25 +67,31 @@ def estimate_evaluation_seconds(spec: TuningSpec) -> tuple[float, bool]:
             m = pattern.match(arg)
             if m:
                 if group is None and i + 1 < len(argv) and argv[i + 1].isdigit():
-                    return float(argv[i + 1]) * b.repeats + 0.0, True
+                    return float(argv[i + 1]) * (b.repeats + b.warmup_runs), True
                 if group is not None:
                     return float(m.group(group)) * (b.repeats + b.warmup_runs), True
     return float(b.timeout_s) * (b.repeats + b.warmup_runs), False
 
 
+def _duration_text(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
 def time_estimate_text(spec: TuningSpec, budget: int, dry_run: bool, verify: int = 0) -> str:
     """How long a run takes: the budget's evaluations plus the verification
-    runs (2 x verify, outside the budget)."""
+    runs (2 x verify, outside the budget). From the benchmark's own duration
+    when its command states one, else only an upper bound from its timeout."""
     if dry_run:
-        return "seconds (simulated: no benchmark runs)"
+        return "a few seconds (simulated: no benchmark runs)"
     per, exact = estimate_evaluation_seconds(spec)
     runs = budget + 2 * verify
     total = per * runs
-    minutes = total / 60
     what = f"{budget} evaluations + {2 * verify} verification runs" if verify else f"{budget} evaluations"
     if exact:
-        return f"about {minutes:.0f} min ({what} of ~{per:.0f}s, plus the search's own time)"
-    return f"at most {minutes:.0f} min ({what}, each stopped after {per:.0f}s)"
+        return (f"about {_duration_text(total)} ({what} of ~{per:.0f} s from the benchmark's duration, "
+                "plus the search's own time)")
+    return (f"unknown: the benchmark's command states no duration; an upper bound is {_duration_text(total)} "
+            f"({what}, if each one ran into its {per:.0f} s timeout)")
 
 
 @dataclass

@@ -92,7 +92,7 @@ class Console:
         table.add_column("safe range", style="dim")
         for knob in report.knobs:
             entry = report.entries.get(knob.param)
-            table.add_row(escape(knob.param), escape(knob.type), escape(describe_range(knob)),
+            table.add_row(escape(knob.param), escape(knob.type), escape(describe_range(knob, spec.target == "sysctl")),
                           escape(entry.range_text()) if entry else "-")
         self.out.print(table)
         self.out.print(f"target: {escape(spec.target)}   metric: {escape(spec.reward_metric or '-')} "

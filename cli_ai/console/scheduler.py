@@ -11,8 +11,9 @@ from rich.table import Table
 from cli_ai.console import Console
 
 
-def _s(ms: float) -> str:
-    return f"{ms / 1000.0:.2f}"
+def _ms(ms: float) -> str:
+    """A latency in milliseconds, the unit of the spec's metric (p95_latency_ms)."""
+    return f"{ms:,.0f}" if abs(ms) >= 10 else f"{ms:.2g}"
 
 
 def scheduler_comparison(console: Console, result: dict[str, Any]) -> None:
@@ -25,7 +26,7 @@ def scheduler_comparison(console: Console, result: dict[str, Any]) -> None:
     table = Table(title=escape(result["workload"]), title_justify="left")
     table.caption = (
         f"{result['episodes']} episode(s) x {result['requests_per_episode']} requests, seed {result['seed']}; "
-        "latencies in s; req/s: finished requests per second; imbal.: mean std of the replicas' drain times (s)"
+        "latencies in ms; req/s: finished requests per second; imbal.: mean std of the replicas' drain times (s)"
     )
     table.caption_justify = "left"
     table.add_column("policy", no_wrap=True)
@@ -37,10 +38,10 @@ def scheduler_comparison(console: Console, result: dict[str, Any]) -> None:
         end = "[/]" if mark else ""
         table.add_row(
             f"{mark}{escape(name)}{end}",
-            _s(row["mean_latency_ms"]),
-            _s(row["p50_latency_ms"]),
-            f"{mark}{_s(row['p95_latency_ms'])}{end}",
-            _s(row["p99_latency_ms"]),
+            _ms(row["mean_latency_ms"]),
+            _ms(row["p50_latency_ms"]),
+            f"{mark}{_ms(row['p95_latency_ms'])}{end}",
+            _ms(row["p99_latency_ms"]),
             f"{row['throughput']:.2f}",
             f"{row['imbalance_s']:.2f}",
             f"{row['reward']:.1f}",
@@ -48,7 +49,7 @@ def scheduler_comparison(console: Console, result: dict[str, Any]) -> None:
     console.out.print(table)
     console.out.print(f"replicas: {escape(replicas)}")
     if best is not None:
-        console.out.print(f"best p95 latency: [bold]{escape(best)}[/] ({_s(policies[best]['p95_latency_ms'])} s)")
+        console.out.print(f"best p95 latency: [bold]{escape(best)}[/] ({_ms(policies[best]['p95_latency_ms'])} ms)")
     if result.get("model"):
         trained = f", trained here for {result['trained_steps']} steps" if result.get("trained_steps") else ""
         console.out.print(f"model: {escape(result['model'])}{trained}")

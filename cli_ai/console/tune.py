@@ -18,11 +18,13 @@ from cli_ai.events import Event
 SIMULATED = "[bold yellow]SIMULATED[/] dry run: no value is written and no benchmark runs; its numbers come from a surrogate model"
 
 
-def _fmt_value(v: Any) -> str:
+def _fmt_value(v: Any, kernel: bool = False) -> str:
+    """A knob value for the screen. Bools as the target writes them: 0/1 for
+    sysctls (`kernel`, as /proc/sys and `sysctl -w` spell them), else true/false."""
     if isinstance(v, (tuple, list)):
         return " ".join(map(str, v))
     if isinstance(v, bool):
-        return "true" if v else "false"
+        return ("1" if v else "0") if kernel else ("true" if v else "false")
     if isinstance(v, float):
         return f"{v:.6g}"
     return str(v)
@@ -122,6 +124,7 @@ class TuneRenderer(PolicyRendering):
         self.task = None
         self.metric = "metric"
         self.simulated = False
+        self.kernel = False
 
     def __call__(self, event: Event) -> None:
         handler = getattr(self, "on_" + event.kind, None)
@@ -135,6 +138,7 @@ class TuneRenderer(PolicyRendering):
         run = data["run"]
         self.metric = run.spec.reward_metric or "metric"
         self.simulated = run.dry_run
+        self.kernel = run.spec.target == "sysctl"
         self._started = data
         self._held: list[str] = []
         self.progress = Progress(
@@ -202,7 +206,7 @@ class TuneRenderer(PolicyRendering):
     def on_baseline(self, data: dict) -> None:
         runs = data.get("runs") or [data["record"]]
         for rec in runs:
-            values = ", ".join(f"{k}={_fmt_value(v)}" for k, v in rec.values.items())
+            values = ", ".join(f"{k}={_fmt_value(v, self.kernel)}" for k, v in rec.values.items())
             self._print(f"[bold]baseline[/] ({rec.duration_s:.1f}s): {escape(self.metric)}={_fmt_num(rec.metric)}"
                         f"   [dim]{escape(values)}[/]")
         self._advance(len(runs), data.get("mean"))
@@ -219,7 +223,7 @@ class TuneRenderer(PolicyRendering):
 
     def on_step(self, data: dict) -> None:
         rec = data["record"]
-        values = ", ".join(f"{k}={_fmt_value(v)}" for k, v in rec.values.items())
+        values = ", ".join(f"{k}={_fmt_value(v, self.kernel)}" for k, v in rec.values.items())
         label = "recheck" if rec.phase == "recheck" else "step"
         if rec.failed:
             self._print(f"[red]{label} {rec.index:>3} failed[/] {escape(values)}: {escape(rec.error or '')}")
@@ -282,8 +286,10 @@ class TuneRenderer(PolicyRendering):
             cfg.add_column("param", overflow="fold")
             cfg.add_column("baseline", overflow="fold")
             cfg.add_column("best", overflow="fold")
+            kernel = r.target == "sysctl"
             for name, value in r.best_config.items():
-                cfg.add_row(escape(name), escape(_fmt_value(r.baseline_config.get(name, "-"))), escape(_fmt_value(value)))
+                cfg.add_row(escape(name), escape(_fmt_value(r.baseline_config.get(name, "-"), kernel)),
+                            escape(_fmt_value(value, kernel)))
             self.rc.print(cfg)
         for line in conclusion(r):
             self.rc.print(line, soft_wrap=True, highlight=False)
@@ -361,13 +367,18 @@ def conclusion(r) -> list[str]:
             from cli_ai.results import sysctl_commands
 
             if r.simulated:
-                lines.append("These lines would apply it (but it was found on a simulated system: run without "
-                             "--dry-run to measure for real):")
+                lines.append("These lines would apply it until the next reboot (but it was found on a simulated "
+                             "system: run without --dry-run to measure for real):")
             else:
-                lines.append("The gain held up under verification. To apply this configuration, run:")
+                lines.append("The gain held up under verification. To apply this configuration until the next "
+                             "reboot, run:")
             lines += [f"  {escape(line)}" for line in sysctl_commands(r.best_config)]
             if r.run_dir and not r.simulated:
-                lines.append(f"or: cli-ai apply {escape(r.run_dir)}/result.json   (journaled; undo with cli-ai rollback)")
+                lines.append(f"or: cli-ai apply {escape(r.run_dir)}/result.json   (journaled; undo with "
+                             "cli-ai rollback)")
+                lines.append(f"To keep it across reboots: cli-ai apply {escape(r.run_dir)}/result.json --persist "
+                             "(also writes /etc/sysctl.d/99-cli-ai.conf), or cli-ai export "
+                             f"{escape(r.run_dir)}/result.json for a sysctl.d file of your own.")
         elif r.best_config and not r.simulated:
             lines.append(f"The gain held up under verification; use the chosen configuration in the {r.target} it "
                          "belongs to.")
@@ -398,8 +409,10 @@ def confirmation_screen(console: Console, run) -> None:
     table.add_column("param")
     table.add_column("current")
     table.add_column("search range")
+    kernel = run.spec.target == "sysctl"
     for knob in run.space.knobs:
-        table.add_row(escape(knob.name), escape(_fmt_value(run.current.get(knob.name, "-"))), escape(describe_range(knob.spec)))
+        table.add_row(escape(knob.name), escape(_fmt_value(run.current.get(knob.name, "-"), kernel)),
+                      escape(describe_range(knob.spec, kernel)))
     from cli_ai.targets import get_target
 
     if get_target(run.spec.target).confirms_values:
@@ -428,14 +441,16 @@ def optimize_screen(console: Console, run, estimate: str) -> None:
     table.add_column("current")
     table.add_column("search range")
     table.add_column("safe range", style="dim")
+    kernel = run.spec.target == "sysctl"
     for knob in run.space.knobs:
         entry = run.checked.report.entries.get(knob.name)
-        table.add_row(escape(knob.name), escape(_fmt_value(run.current.get(knob.name, "-"))),
-                      escape(describe_range(knob.spec)), escape(entry.range_text()) if entry else "-")
+        table.add_row(escape(knob.name), escape(_fmt_value(run.current.get(knob.name, "-"), kernel)),
+                      escape(describe_range(knob.spec, kernel)), escape(entry.range_text()) if entry else "-")
     rc.print(table)
     rc.print(f"Benchmark: {escape(benchmark_text(run.spec) or '-')}", soft_wrap=True)
     rc.print(f"Metric:    {escape(run.spec.reward_metric or '-')} ({run.spec.metric_direction})")
-    rc.print(f"Budget:    {run.budget} evaluations, {escape(estimate)}")
+    rc.print(f"Budget:    {run.budget} evaluations")
+    rc.print(f"Time:      {escape(estimate)}", soft_wrap=True)
     if not run.dry_run:
         from cli_ai.targets import get_target
 

@@ -20,9 +20,10 @@ from cli_ai.spec import KnobSpec
 from cli_ai.core.backend import Value
 
 
-def describe_range(knob: KnobSpec) -> str:
+def describe_range(knob: KnobSpec, kernel: bool = False) -> str:
+    """The search range as text; a sysctl's (`kernel`) bool as the catalogue's "0 or 1"."""
     if knob.type == "bool":
-        return "false | true"
+        return "0 or 1" if kernel else "false | true"
     if knob.type == "enum":
         return " | ".join(map(str, knob.values or ()))
     if knob.type == "vector":
