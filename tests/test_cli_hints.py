@@ -127,8 +127,15 @@ def test_shell_completion_options_are_offered():
     r = run_cli("--help", env=WIDE)
     assert r.returncode == 0
     assert "--install-completion" in r.stdout and "--show-completion" in r.stdout
-    r = run_cli("--show-completion", "bash")
-    assert r.returncode == 0 and "_CLI_AI_COMPLETE=complete_bash" in r.stdout
+
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_completion_script_for_each_shell(shell):
+    # Typer detects the shell it runs in; its own switch names one instead
+    r = run_cli("--show-completion", shell, env={"_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"})
+    assert r.returncode == 0, r.stderr
+    assert f"complete_{shell}" in r.stdout and "_CLI_AI_COMPLETE" in r.stdout
 
 
 @pytest.mark.parametrize(
