@@ -17,7 +17,7 @@ app = typer.Typer(
     help="Agentic command-line tuner for Linux: plan a tuning spec from a goal, "
     "search it with reinforcement learning, keep the machine safe.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion: bash, zsh, fish (Typer's own)
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -39,10 +39,10 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main_options(
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors (also accepted after the command)."),
     version: Optional[bool] = typer.Option(None, "--version", callback=_version, is_eager=True, help="Show the version."),
 ) -> None:
-    _State.debug = debug
+    _State.debug = _State.debug or debug  # `run` takes a --debug given after the command
 
 
 SPEC_ARG = typer.Argument(..., help="Path of a tuning spec (JSON).", show_default=False)
@@ -308,7 +308,9 @@ app.add_typer(scheduler_app, name="scheduler")
 
 
 def main() -> None:
-    app()
+    from cli_ai.cli_support import run
+
+    run(app)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,6 +10,9 @@ EXIT_BAD_INPUT = 2
 EXIT_REFUSED = 3
 EXIT_TARGET_FAILURE = 4
 EXIT_INTERRUPTED = 130
+# stdout closed early (`cli-ai params | head -1`): quiet, with the status a Unix tool
+# killed by SIGPIPE gets (128 + 13), so `set -o pipefail` sees it as `seq` or `grep` would show it.
+EXIT_BROKEN_PIPE = 141
 
 
 class CliAiError(Exception):

@@ -71,13 +71,22 @@ def env_config_of(agent) -> dict[str, Any] | None:
 
 
 def check_compatible(agent, env, *, label: str = "--model") -> None:
-    """The agent must choose among as many actions as the env offers."""
+    """The agent must choose among as many actions as the env offers. `test` and
+    `compare` take the scale steps from the model file (they have no option for
+    them), so the fix the message offers is about the model."""
     n = env.action_space.n
-    if getattr(agent, "n_actions", n) != n:
-        raise BadInputError(
-            f"{label}: the model chooses among {agent.n_actions} actions but this env has {n} "
-            f"(scale steps {list(env.config.scale_steps)}); evaluate with the scale steps it was trained with"
-        )
+    if getattr(agent, "n_actions", n) == n:
+        return
+    steps = list(env.config.scale_steps)
+    head = f"{label}: the model chooses among {agent.n_actions} actions but this env has {n} (scale steps {steps})"
+    if env_config_of(agent) is None:
+        fix = ("the model file does not record the env it was trained in, so the default scale steps were used; "
+               "train the model with `cli-ai autoscale train-sarsa` or `train-dqn` and their --scale-steps "
+               "(e.g. --scale-steps 1,2 for 5 actions), which the model file keeps")
+    else:
+        fix = ("the models disagree on their scale steps (the env follows the first model); "
+               "compare models trained with the same --scale-steps")
+    raise BadInputError(f"{head}; {fix}")
 
 
 def make_policy(name: str, env, *, model: str | Path | None = None):

@@ -136,7 +136,9 @@ class Console:
             self.info("journal discarded without restoring")
             return
         if outcome.record is None:
-            self.info("nothing to roll back: no journal of changed values was found")
+            where = getattr(outcome, "state_dir", None)
+            self.info("nothing to roll back: no journal of changed values was found"
+                      + (f" in {where} (the state directory; CLI_AI_STATE_DIR sets another)" if where else ""))
             return
         what = "what `cli-ai apply` applied" if outcome.kind == "applied" else "an interrupted run's changes"
         self.info(f"rolling back {what} (PID {outcome.record.pid})")

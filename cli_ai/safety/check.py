@@ -143,6 +143,15 @@ def param_name_problem(name: str) -> str | None:
     return None
 
 
+# The fix a range error offers where --clamp exists (validate, tune, optimize);
+# `without_clamp_hint` drops it where it does not (a plan, the LLM's repair round).
+CLAMP_HINT = ", or pass --clamp to narrow the range"
+
+
+def without_clamp_hint(problem: str) -> str:
+    return problem.replace(CLAMP_HINT, "")
+
+
 def fmt_bound(x) -> str:
     return str(int(x)) if isinstance(x, float) and x.is_integer() else str(x)
 
@@ -164,7 +173,7 @@ def _check_range(
         else:
             errors.append(
                 f"{where}.min: {fmt_bound(lo)} is below the safe minimum {fmt_bound(safe_lo)} for {name} ({safe}); "
-                "raise it, or pass --clamp to narrow the range"
+                f"raise it{CLAMP_HINT}"
             )
     if hi > safe_hi:
         if clamp:
@@ -172,7 +181,7 @@ def _check_range(
         else:
             errors.append(
                 f"{where}.max: {fmt_bound(hi)} exceeds the safe maximum {fmt_bound(safe_hi)} for {name} ({safe}); "
-                "lower it, or pass --clamp to narrow the range"
+                f"lower it{CLAMP_HINT}"
             )
     if (new_lo, new_hi) != (lo, hi):
         notes.append(f"--clamp narrowed {name} from {fmt_bound(lo)}..{fmt_bound(hi)} to {fmt_bound(new_lo)}..{fmt_bound(new_hi)}")

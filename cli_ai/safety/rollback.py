@@ -23,8 +23,10 @@ from cli_ai.safety.state import check_state_dir
 
 class RollbackOutcome:
     def __init__(self, record: JournalRecord | None, restored: dict[str, tuple[Value, Value]], failures: list[str],
-                 kind: str = "journal", *, discarded: bool = False, notes: list[str] | None = None):
+                 kind: str = "journal", *, discarded: bool = False, notes: list[str] | None = None,
+                 state_dir: Path | None = None):
         self.record = record
+        self.state_dir = state_dir  # where the journal was looked for
         self.kind = kind  # "journal" (an interrupted run) or "applied" (cli-ai apply)
         self.restored = restored  # name -> (value before rollback, original)
         self.failures = failures
@@ -57,7 +59,7 @@ def _discard(d: Path, force: bool) -> RollbackOutcome:
     malformed (the directory itself was checked: it is the user's own)."""
     kind, journal = _pending(d)
     if not journal.exists():
-        return RollbackOutcome(None, {}, [])
+        return RollbackOutcome(None, {}, [], state_dir=d)
     with MachineLock(d):
         try:
             record = journal.read()
@@ -103,13 +105,13 @@ def rollback(
         raise ValueError("rollback needs a backend or a way to rebuild one from the journal")
     d = directory or state_dir()
     if not check_state_dir(d, create=False):
-        return RollbackOutcome(None, {}, [])
+        return RollbackOutcome(None, {}, [], state_dir=d)
     if discard:
         return _discard(d, force)
     kind, journal = _pending(d)
     record = journal.read()
     if record is None:
-        return RollbackOutcome(None, {}, [])
+        return RollbackOutcome(None, {}, [], state_dir=d)
     with MachineLock(d):
         if kind == "journal" and record.pid != os.getpid() and pid_alive(record.pid) and not force:
             raise LockHeldError(

@@ -72,8 +72,10 @@ def build_env(spec: TuningSpec, seed: int | None = None):
 
     target = get_target(spec.target)
     if not isinstance(target, SchedulerTarget):
-        raise SpecError(f"target: {spec.target!r}; `cli-ai scheduler compare` compares routing policies on a "
-                        "spec with target \"scheduler\" (leave out the spec to use examples/scheduler.json)")
+        where = spec.source or "the spec"
+        raise SpecError(f"{where}: its target is \"{spec.target}\", and `cli-ai scheduler compare` compares "
+                        "routing policies on a spec with target \"scheduler\": pass examples/scheduler.json or "
+                        f"leave SPEC out (a \"{spec.target}\" spec runs with `cli-ai tune {where}`)")
     return target.policy_env(spec, seed=seed)
 
 

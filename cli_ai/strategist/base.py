@@ -6,7 +6,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from cli_ai.errors import EXIT_REFUSED, StrategistError
+from cli_ai.errors import EXIT_BAD_INPUT, EXIT_REFUSED, BadInputError, StrategistError
 from cli_ai.spec import TuningSpec
 from cli_ai.strategist.profile import SystemProfile
 
@@ -15,6 +15,13 @@ class EndpointError(StrategistError):
     """The LLM endpoint did not answer usefully: unreachable, timed out, bad key,
     unknown model, rate limited past the retries. `make_plan(provider="auto")`
     falls back to the offline strategist on this one."""
+
+
+class EndpointNotConfigured(EndpointError, BadInputError):
+    """No LLM endpoint is set (no key, no base URL) and the person asked for
+    the LLM: a configuration to fix, so exit 2 like any bad input, not 4."""
+
+    exit_code = EXIT_BAD_INPUT
 
 
 class NoUsableAnswerError(StrategistError):
@@ -79,6 +86,7 @@ __all__ = [
     "Strategist",
     "StrategistError",
     "EndpointError",
+    "EndpointNotConfigured",
     "NoUsableAnswerError",
     "UnsafeAnswerError",
 ]
@@ -106,7 +114,7 @@ def assess_spec(data: Any, *, dry_run: bool = False, proc_root: str | None = Non
     where a remote host a benchmark may use must appear). All problems at once."""
     from cli_ai.errors import SafetyError
     from cli_ai.pipeline import check_benchmark_command, check_loaded_spec
-    from cli_ai.safety.check import shell_syntax_in
+    from cli_ai.safety.check import shell_syntax_in, without_clamp_hint
     from cli_ai.spec import spec_from_dict, validation_problems
     from cli_ai.strategist.policy import plan_policy_problems
     from cli_ai.tactician.backends.sysctl import PROC_SYS
@@ -120,7 +128,8 @@ def assess_spec(data: Any, *, dry_run: bool = False, proc_root: str | None = Non
     try:
         checked = check_loaded_spec(spec, dry_run=dry_run, proc_root=proc_root or PROC_SYS)
     except SafetyError as exc:
-        unsafe.extend(exc.problems)
+        # a plan has no --clamp: the range itself must change
+        unsafe.extend(without_clamp_hint(p) for p in exc.problems)
     # check_loaded_spec stops at the first failing stage; report the command too.
     shell = False
     b = spec.benchmark

@@ -27,6 +27,7 @@ from cli_ai.core.secrets import NO_KEY, Scrubber, url_secrets
 from cli_ai.spec import spec_from_dict
 from cli_ai.strategist.base import (
     EndpointError,
+    EndpointNotConfigured,
     NoUsableAnswerError,
     PlanResult,
     UnsafeAnswerError,
@@ -104,7 +105,7 @@ def resolve_endpoint(model: str | None = None, base_url: str | None = None, api_
     base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
     api_key = api_key or os.environ.get("OPENAI_API_KEY") or None
     if not base_url and not api_key:
-        raise EndpointError(
+        raise EndpointNotConfigured(
             "no LLM endpoint configured: set OPENAI_API_KEY (and OPENAI_BASE_URL for a server other "
             "than OpenAI's), or plan with --provider offline"
         )
