@@ -54,26 +54,6 @@ def test_validate_still_offers_clamp_where_it_exists(write_spec):
     assert "lower it, or pass --clamp to narrow the range" in _one_line(r.stderr)
 
 
-@pytest.fixture(scope="module")
-def tune_model(tmp_path_factory):
-    out = tmp_path_factory.mktemp("sarsa")
-    r = run_cli("tune", EXAMPLES / "autoscaling.json", "--algo", "sarsa", "--dry-run", "--budget", "3",
-                "--output-dir", out)
-    assert r.returncode == 0, r.stderr
-    (model,) = out.glob("*/model.pkl")
-    return model
-
-
-def test_autoscale_mismatch_names_what_test_can_use(tune_model):
-    r = run_cli("autoscale", "test", "--model", tune_model, "--episodes", "1", env=WIDE)
-    err = _one_line(r.stderr)
-    assert r.returncode == 2, r.stderr
-    assert "the model chooses among 5 actions but this env has 3" in err
-    # `autoscale test` has no scale-steps option: the fix is about the model
-    assert "evaluate with the scale steps" not in err
-    assert "cli-ai autoscale train-sarsa" in err and "--scale-steps 1,2" in err
-
-
 def test_autoscale_compare_of_models_with_other_scale_steps_says_so(tmp_path):
     common = ["--episodes", "1", "--max-steps", "5", "--seed", "1", "--output-dir", tmp_path]
     r = run_cli("autoscale", "train-sarsa", *common, "--scale-steps", "1")
