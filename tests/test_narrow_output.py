@@ -209,3 +209,12 @@ def test_tune_quiet_policy_run_prints_only_the_final_summary(tmp_path):
     assert f"run directory: {run_dir}" in r.stdout
     assert "episode " not in r.stdout and "cli-ai tune (policy)" not in r.stdout
     assert r.stderr.strip() == ""
+
+
+def test_validate_at_80_columns_keeps_param_names_and_ranges(write_spec):
+    r = run_cli("validate", write_spec(PORTS_SPEC), env=NARROW)
+    assert r.returncode == 0, r.stderr
+    assert_nothing_cut(r.stdout)
+    for name in PORT_PARAMS:
+        line_with(r.stdout, name)
+    assert "[65536..134217728]" in r.stdout

@@ -28,7 +28,7 @@ def fits(rc: RichConsole, table: Table) -> bool:
     (cells may wrap between words; a no_wrap column needs its whole text)."""
     total, last = 0, len(table.columns) - 1
     for i, column in enumerate(table.columns):
-        cells = [str(column.header), *map(str, column._cells)]
+        cells = [str(column.header), *map(str, column.cells)]
         need = max(_min_width(cell, column.no_wrap) for cell in cells)
         left = table.padding[3] if (i > 0 or table.pad_edge) else 0
         right = table.padding[1] if (i < last or table.pad_edge) else 0
