@@ -124,7 +124,7 @@ def tune(
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
     allow_shell: bool = typer.Option(False, "--allow-shell", help="Let the benchmark command use shell syntax (confirmed)."),
     clamp: bool = typer.Option(False, "--clamp", help="Narrow ranges outside the safe ones instead of refusing."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the summary."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the final summary (the result table and the run directory): no header, progress or per-step lines."),
     verify: Optional[int] = typer.Option(None, "--verify", min=0, max=50, help="Re-measure baseline and best N times each, alternately, and test the gain (Welch); default 3, 0 skips (then nothing is offered to apply)."),
     tensorboard: Optional[Path] = typer.Option(None, "--tensorboard", help="Write the training log and the reward breakdown as TensorBoard events here."),
     replay_buffer_size: Optional[int] = typer.Option(None, "--replay-buffer-size", min=1, help="PER buffer size (per-ddpg on the mosquitto target; default 100000)."),

@@ -12,7 +12,7 @@ import sys
 from typing import Any, Iterable, Sequence
 
 from rich.console import Console as RichConsole
-from cli_ai.console.text import escape
+from cli_ai.console.text import escape, numeric_bools
 from rich.table import Table
 
 
@@ -85,16 +85,12 @@ class Console:
         from cli_ai.tactician.knobs import describe_range
 
         title = f"{escape(spec.workload_name)}  [dim]({escape(spec.source or 'spec')})[/]"
-        table = Table(title=title, title_justify="left", show_lines=False)
-        table.add_column("param")
-        table.add_column("type")
-        table.add_column("search range")
-        table.add_column("safe range", style="dim")
-        for knob in report.knobs:
-            entry = report.entries.get(knob.param)
-            table.add_row(escape(knob.param), escape(knob.type), escape(describe_range(knob, spec.target == "sysctl")),
-                          escape(entry.range_text()) if entry else "-")
-        self.out.print(table)
+        from cli_ai.console.tables import knob_table, show_table
+
+        rows = [(escape(knob.param), escape(knob.type), escape(describe_range(knob, numeric_bools(spec.target))),
+                 escape(report.entries[knob.param].range_text()) if knob.param in report.entries else "-")
+                for knob in report.knobs]
+        show_table(self.out, knob_table(title, ("type", "search range", "safe range"), rows), rows)
         self.out.print(f"target: {escape(spec.target)}   metric: {escape(spec.reward_metric or '-')} "
                        f"({escape(spec.metric_direction)})")
         if command_text:
@@ -113,21 +109,26 @@ class Console:
         if self.json_mode:
             self.json(list(rows))
             return
+        from cli_ai.console.tables import fits, vertical
+
         table = Table(show_lines=False)
         table.add_column("name", no_wrap=True)
-        table.add_column("current", no_wrap=True)
-        table.add_column("safe range")
+        table.add_column("current", overflow="fold")
+        table.add_column("safe range", overflow="fold")
         table.add_column("unit", style="dim")
         table.add_column("netns", justify="center")
-        table.add_column("description")
+        table.add_column("description", min_width=30, ratio=1)
+        cells = []
         for row in rows:
             current = row["current"]
             shown = "[dim]missing[/]" if current is None else escape(str(current))
-            table.add_row(
-                escape(row["name"]), shown, escape(row["safe_range"]), escape(row["unit"]), "✓" if row["netns"] else "",
-                escape(row["description"]),
-            )
-        self.out.print(table)
+            cells.append((escape(row["name"]), shown, escape(row["safe_range"]), escape(row["unit"]),
+                          "✓" if row["netns"] else "", escape(row["description"])))
+            table.add_row(*cells[-1])
+        if fits(self.out, table):
+            self.out.print(table)
+        else:  # narrow terminal: one block per param, the description whole
+            self.out.print(vertical(["name", "current", "safe range", "unit", "netns", "description"], cells))
         self.out.print(f"[dim]{len(rows)} params. 'netns' marks params that are private to a network namespace.[/]")
 
     # ------------------------------------------------------------------ rollback

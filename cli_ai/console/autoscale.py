@@ -13,6 +13,8 @@ from cli_ai.console.text import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from cli_ai.console.tables import show_table
+
 
 def _progress(console) -> Progress:
     return Progress(
@@ -94,8 +96,6 @@ def training_result(console, result) -> None:
     table = Table(title=f"{result.algorithm.upper()} training", title_justify="left", show_header=False)
     table.add_column("key", style="bold")
     table.add_column("value")
-    table.add_row("run directory", escape(str(result.run_dir)))
-    table.add_row("model", escape(str(result.model_path)))
     table.add_row("episodes", f"{extra['episodes']} of {extra['episodes_planned']}")
     table.add_row("wall time", f"{result.duration_s:.1f} s")
     metrics = extra.get("training_episodes") or []
@@ -110,21 +110,27 @@ def training_result(console, result) -> None:
         table.add_row("  final QoS", _pm(ev, "final_qos"))
         table.add_row("  mean workers", _pm(ev, "mean_workers", "{:.2f}"))
         table.add_row("  scaling actions", _pm(ev, "scaling_actions", "{:.1f}"))
-    if extra.get("plot"):
-        table.add_row("plot", escape(str(extra["plot"])))
     console.out.print(table)
+    # the paths the next command needs: whole, on their own lines (a terminal wraps them, copy-paste keeps them)
+    console.out.print(f"run directory: {escape(str(result.run_dir))}", soft_wrap=True)
+    console.out.print(f"model: {escape(str(result.model_path))}", soft_wrap=True)
+    if extra.get("plot"):
+        console.out.print(f"plot: {escape(str(extra['plot']))}", soft_wrap=True)
 
 
 def episode_table(console, summaries: Sequence[Mapping[str, Any]], *, title: str) -> None:
     """One row per episode with the seed's summary metrics."""
     if console.json_mode:
         return
-    table = Table(title=title, title_justify="left")
-    for col in ("episode", "seed", "total_reward", "mean_reward", "mean_qos", "final_qos", "mean_workers",
-                "max_workers", "scaling", "no-op"):
+    # two-line headers and no outer edge: ten columns of numbers fit 80 columns
+    table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
+    headers = ("ep.", "seed", "total\nreward", "mean\nreward", "mean\nQoS", "final\nQoS", "mean\nworkers",
+               "max\nworkers", "scale\nacts", "no-op\nacts")
+    for col in headers:
         table.add_column(col, justify="right")
+    rows = []
     for s in summaries:
-        table.add_row(
+        rows.append((
             str(s.get("episode", "")),
             str(s.get("seed", "")),
             f"{s['total_reward']:.3f}",
@@ -135,8 +141,9 @@ def episode_table(console, summaries: Sequence[Mapping[str, Any]], *, title: str
             str(s["max_workers"]),
             str(s["scaling_actions"]),
             str(s["noop_actions"]),
-        )
-    console.out.print(table)
+        ))
+        table.add_row(*rows[-1])
+    show_table(console.out, table, rows)
 
 
 def test_report(console, result) -> None:
@@ -162,10 +169,11 @@ def comparison_table(console, results: Mapping[str, Mapping[str, Any]], *, title
     table.add_column("policy", no_wrap=True, min_width=max([6, *map(len, results)]))
     for col in ("total reward", "mean QoS", "final QoS", "mean workers", "QoS / worker", "scaling", "no-op"):
         table.add_column(col, justify="right")
+    rows = []
     for name, res in results.items():
         agg = res["aggregate"]
-        table.add_row(
-            name,
+        rows.append((
+            escape(name),
             _pm(agg, "total_reward", "{:.2f}"),
             _pm(agg, "mean_qos"),
             _pm(agg, "final_qos"),
@@ -173,8 +181,9 @@ def comparison_table(console, results: Mapping[str, Mapping[str, Any]], *, title
             _pm(agg, "qos_per_worker", "{:.4f}"),
             _pm(agg, "scaling_actions", "{:.1f}"),
             _pm(agg, "noop_actions", "{:.1f}"),
-        )
-    console.out.print(table)
+        ))
+        table.add_row(*rows[-1])
+    show_table(console.out, table, rows)
 
 
 def compare_report(console, result) -> None:
@@ -189,7 +198,9 @@ def compare_report(console, result) -> None:
     comparison_table(console, result.results, title="policy comparison (same seeded episodes)")
     if result.reused:
         console.note(f"reused from the baseline cache: {', '.join(result.reused)}")
-    console.success(f"results in {result.directory} (plot {result.plot})")
+    console.success(f"results in {result.directory}")
+    if result.plot:
+        console.info(f"plot: {result.plot}")
 
 
 def plot_written(console, path, *, what: str = "plot") -> None:

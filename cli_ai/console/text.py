@@ -10,6 +10,14 @@ from cli_ai.core.secrets import scrub_text
 from cli_ai.text import strip_controls
 
 
+def numeric_bools(target: str) -> bool:
+    """Whether a target's bools show as 1/0 (sysctl, as /proc/sys spells them)."""
+    from cli_ai.targets import TARGETS
+
+    t = TARGETS.get(target)
+    return bool(t is not None and t.numeric_bools)
+
+
 def escape(text: object) -> str:
     """`text` as Rich markup that prints literally, control characters and secrets removed."""
     return _escape_markup(strip_controls(scrub_text(text)))

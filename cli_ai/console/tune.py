@@ -7,12 +7,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from cli_ai.console.text import escape
+from cli_ai.console.text import escape, numeric_bools
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from cli_ai.console import Console
+from cli_ai.console.tables import knob_table, show_table
 from cli_ai.events import Event
 
 SIMULATED = "[bold yellow]SIMULATED[/] dry run: no value is written and no benchmark runs; its numbers come from a surrogate model"
@@ -57,9 +58,9 @@ class PolicyRendering:
             f"Metric:        {escape(self.metric)} ({spec.metric_direction})",
             f"Algorithm:     {escape(data['agent'].algorithm)}",
             f"Budget:        {data['budget']:,} environment steps",
-            f"Run directory: {escape(data['run_dir'])}",
         ]
         self.rc.print(Panel("\n".join(lines), title="cli-ai tune (policy)", title_align="left", expand=False))
+        self.rc.print(f"Run directory: {escape(data['run_dir'])}", soft_wrap=True)  # whole, outside the panel
         for note in data["notes"]:
             self.rc.print(f"[cyan]note:[/] {escape(note)}", soft_wrap=True)
         self.progress = Progress(TextColumn("[bold]steps"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -108,9 +109,9 @@ class PolicyRendering:
                 table.add_row("Against the heuristic", _pct(heuristic["improvement_pct"]))
         self.rc.print(Panel(table, title="Training complete (SIMULATED target)", title_align="left", expand=False))
         if r.model_path:
-            self.rc.print(f"model: {escape(r.model_path)}")
+            self.rc.print(f"model: {escape(r.model_path)}", soft_wrap=True)
         if r.run_dir:
-            self.rc.print(f"[dim]run directory: {escape(r.run_dir)}[/]")
+            self.rc.print(f"[dim]run directory: {escape(r.run_dir)}[/]", soft_wrap=True)
 
 
 class TuneRenderer(PolicyRendering):
@@ -126,9 +127,12 @@ class TuneRenderer(PolicyRendering):
         self.simulated = False
         self.kernel = False
 
+    # what -q still shows: the final summary, and values that could not be restored
+    QUIET_EVENTS = frozenset({"run_finished", "policy_finished", "restore_failed"})
+
     def __call__(self, event: Event) -> None:
         handler = getattr(self, "on_" + event.kind, None)
-        if handler and not self.console.quiet:
+        if handler and (not self.console.quiet or event.kind in self.QUIET_EVENTS):
             handler(event.data)
 
     # ---------------------------------------------------------------- header
@@ -138,7 +142,7 @@ class TuneRenderer(PolicyRendering):
         run = data["run"]
         self.metric = run.spec.reward_metric or "metric"
         self.simulated = run.dry_run
-        self.kernel = run.spec.target == "sysctl"
+        self.kernel = numeric_bools(run.spec.target)
         self._started = data
         self._held: list[str] = []
         self.progress = Progress(
@@ -171,10 +175,10 @@ class TuneRenderer(PolicyRendering):
         ]
         if noise:
             lines.append(f"Noise:         {noise}")
-        lines.append(f"Run directory: {escape(data['run_dir'])}")
         if run.dry_run:
             lines.append(SIMULATED)
         self._print(Panel("\n".join(lines), title="cli-ai tune", title_align="left", expand=False))
+        self._print(f"Run directory: {escape(data['run_dir'])}")  # a str: printed whole, outside the panel
         if run.search_reason:
             self._print(f"[cyan]search:[/] {escape(run.search_reason)}")
         for warning in run.warnings:
@@ -275,28 +279,24 @@ class TuneRenderer(PolicyRendering):
         if r.baseline is None:
             self.rc.print("[red]stopped before the baseline was measured[/]: nothing was changed (the error follows)")
             if r.run_dir:
-                self.rc.print(f"[dim]run directory: {escape(r.run_dir)}[/]")
+                self.rc.print(f"[dim]run directory: {escape(r.run_dir)}[/]", soft_wrap=True)
             return
         self.rc.print(Panel(summary_table(r), title="Optimization complete" + (" (SIMULATED)" if r.simulated else ""),
                             title_align="left", expand=False))
         verdict = r.extra.get("verdict")
         if r.best_config and verdict != "no improvement":
-            cfg = Table(title="Chosen configuration" if verdict == "better" else "Best candidate (not shown better)",
-                        title_justify="left")
-            cfg.add_column("param", overflow="fold")
-            cfg.add_column("baseline", overflow="fold")
-            cfg.add_column("best", overflow="fold")
-            kernel = r.target == "sysctl"
-            for name, value in r.best_config.items():
-                cfg.add_row(escape(name), escape(_fmt_value(r.baseline_config.get(name, "-"), kernel)),
-                            escape(_fmt_value(value, kernel)))
-            self.rc.print(cfg)
+            kernel = numeric_bools(r.target)
+            rows = [(escape(name), escape(_fmt_value(r.baseline_config.get(name, "-"), kernel)),
+                     escape(_fmt_value(value, kernel)))
+                    for name, value in r.best_config.items()]
+            title = "Chosen configuration" if verdict == "better" else "Best candidate (not shown better)"
+            show_table(self.rc, knob_table(title, ("baseline", "best"), rows), rows)
         for line in conclusion(r):
             self.rc.print(line, soft_wrap=True, highlight=False)
         if r.simulated:
             self.rc.print(SIMULATED)
         if r.run_dir:
-            self.rc.print(f"[dim]run directory: {escape(r.run_dir)}[/]")
+            self.rc.print(f"[dim]run directory: {escape(r.run_dir)}[/]", soft_wrap=True)
 
 
 VERDICT_COLOURS = {"better": "green", "worse": "red", "failed": "red"}
@@ -405,18 +405,15 @@ def confirmation_screen(console: Console, run) -> None:
     from cli_ai.tactician.knobs import describe_range
 
     rc = console.err
-    table = Table(title="This run will change these values on this machine", title_justify="left")
-    table.add_column("param")
-    table.add_column("current")
-    table.add_column("search range")
-    kernel = run.spec.target == "sysctl"
-    for knob in run.space.knobs:
-        table.add_row(escape(knob.name), escape(_fmt_value(run.current.get(knob.name, "-"), kernel)),
-                      escape(describe_range(knob.spec, kernel)))
+    kernel = numeric_bools(run.spec.target)
+    rows = [(escape(knob.name), escape(_fmt_value(run.current.get(knob.name, "-"), kernel)),
+             escape(describe_range(knob.spec, kernel)))
+            for knob in run.space.knobs]
+    table = knob_table("This run will change these values on this machine", ("current", "search range"), rows)
     from cli_ai.targets import get_target
 
     if get_target(run.spec.target).confirms_values:
-        rc.print(table)
+        show_table(rc, table, rows)
         rc.print("Every original value is journaled before the first write and restored at the end, on Ctrl+C or "
                  "SIGTERM; after a crash, `cli-ai rollback` restores them.")
     rc.print(f"Benchmark ({run.budget} evaluations): {escape(benchmark_text(run.spec) or '-')}", soft_wrap=True)
@@ -436,17 +433,13 @@ def optimize_screen(console: Console, run, estimate: str) -> None:
     from cli_ai.tactician.knobs import describe_range
 
     rc = console.err
-    table = Table(title="Plan", title_justify="left")
-    table.add_column("param")
-    table.add_column("current")
-    table.add_column("search range")
-    table.add_column("safe range", style="dim")
-    kernel = run.spec.target == "sysctl"
+    rows = []
+    kernel = numeric_bools(run.spec.target)
     for knob in run.space.knobs:
         entry = run.checked.report.entries.get(knob.name)
-        table.add_row(escape(knob.name), escape(_fmt_value(run.current.get(knob.name, "-"), kernel)),
-                      escape(describe_range(knob.spec, kernel)), escape(entry.range_text()) if entry else "-")
-    rc.print(table)
+        rows.append((escape(knob.name), escape(_fmt_value(run.current.get(knob.name, "-"), kernel)),
+                     escape(describe_range(knob.spec, kernel)), escape(entry.range_text()) if entry else "-"))
+    show_table(rc, knob_table("Plan", ("current", "search range", "safe range"), rows), rows)
     rc.print(f"Benchmark: {escape(benchmark_text(run.spec) or '-')}", soft_wrap=True)
     rc.print(f"Metric:    {escape(run.spec.reward_metric or '-')} ({run.spec.metric_direction})")
     rc.print(f"Budget:    {run.budget} evaluations")

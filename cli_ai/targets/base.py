@@ -134,6 +134,8 @@ class Target:
         "not needed unless you use it", detail)."""
         return []
 
+    #: Its bools are written as 1/0 (the kernel's spelling), and shown so.
+    numeric_bools: bool = False
     #: The target's own `cli-ai tune` flags (keys of TuneOptions.broker) it takes.
     cli_flags: tuple[str, ...] = ()
 

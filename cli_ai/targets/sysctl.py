@@ -24,6 +24,7 @@ class SysctlTarget(Target):
     applicable = True
     planning = "templates"
     exports = SYSCTL_EXPORTS
+    numeric_bools = True
 
     def knob_rules(self, space: Any, *, dry_run: bool, proc_root: str):
         """The catalogue's rules between sysctls, against the kernel's current
