@@ -273,6 +273,39 @@ def export_cmd(
     _console().raw(applying.export(result, fmt, force=force))
 
 
+examples_app = typer.Typer(help="The ready specs that ship with cli-ai: list them, copy one out.",
+                            invoke_without_command=True, rich_markup_mode=None)
+app.add_typer(examples_app, name="examples")
+
+
+@examples_app.callback()
+@handled
+def examples_list(
+    ctx: typer.Context,
+    json_out: bool = typer.Option(False, "--json", help="Print the list as JSON."),
+) -> None:
+    """List the packaged example specs (name, target, workload); `cli-ai examples copy NAME` copies one here."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from cli_ai.examples import examples_dir, list_examples
+
+    _console(json_mode=json_out).examples_table(list_examples(), examples_dir())
+
+
+@examples_app.command("copy")
+@handled
+def examples_copy(
+    name: str = typer.Argument(..., help="An example's name, as `cli-ai examples` lists it."),
+    directory: Path = typer.Argument(Path("."), help="Where to put it (default: here)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite a file of that name."),
+) -> None:
+    """Copy an example spec out, to edit it and run it with `cli-ai validate` / `cli-ai tune`."""
+    from cli_ai.examples import copy_example
+
+    dest = copy_example(name, directory, force=force)
+    _console().success(f"copied {name} to {dest}")
+
+
 bench_app = typer.Typer(help="Built-in benchmarks.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(bench_app, name="bench")
 

@@ -104,6 +104,22 @@ class Console:
         for warning in report.warnings:
             self.warn(warning)
 
+    # ------------------------------------------------------------------ examples
+    def examples_table(self, examples: Sequence[Any], where: Any) -> None:
+        if self.json_mode:
+            self.json([{"name": e.name, "target": e.target, "workload": e.workload, "path": str(e.path)}
+                       for e in examples])
+            return
+        from cli_ai.console.tables import knob_table, show_table
+
+        if not examples:
+            self.info("no example specs found (an installation without cli_ai/examples)")
+            return
+        rows = [(escape(e.name), escape(e.target), escape(e.workload)) for e in examples]
+        show_table(self.out, knob_table("Example specs", ("target", "workload"), rows, first="name"), rows)
+        self.out.print(f"[dim]in {escape(str(where))}; copy one out with: cli-ai examples copy NAME [DIR][/]",
+                       soft_wrap=True)
+
     # ------------------------------------------------------------------ params
     def params_table(self, rows: Sequence[dict[str, Any]]) -> None:
         if self.json_mode:

@@ -63,10 +63,10 @@ def show_table(rc: RichConsole, table: Table, rows: Sequence[Sequence[str]]) -> 
     rc.print(vertical(headers, rows, title=title))
 
 
-def knob_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> Table:
-    """param | headers...: the param name is never wrapped or cut, the other cells fold."""
+def knob_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[str]], *, first: str = "param") -> Table:
+    """first | headers...: the first cell (a param's name) is never wrapped or cut, the other cells fold."""
     table = Table(title=title, title_justify="left")
-    table.add_column("param", no_wrap=True, min_width=max([5, *(len(row[0]) for row in rows)]))
+    table.add_column(first, no_wrap=True, min_width=max([len(first), *(len(row[0]) for row in rows)]))
     for header in headers:
         table.add_column(header, overflow="fold", style="dim" if header == "safe range" else None)
     for row in rows:

@@ -53,7 +53,7 @@ def load_spec(path: str | Path) -> TuningSpec:
     p = Path(path)
     try:
         # Not a FIFO, a device, a directory or over 10 MB (one line, exit 2).
-        text = read_untrusted_text(p, "tuning spec (see examples/)")
+        text = read_untrusted_text(p, "tuning spec (`cli-ai examples` lists ready ones)")
     except BadInputError as exc:
         raise SpecError(str(exc)) from None
     data = parse_json_text(text, str(p))
