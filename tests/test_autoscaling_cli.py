@@ -12,6 +12,7 @@ import yaml
 from typer.testing import CliRunner
 
 from cli_ai.autoscale.cli import autoscale_app
+from tests.conftest import run_cli
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -260,3 +261,13 @@ def test_bad_input_exits_2_with_one_line(args, message, tmp_path):
 def test_bins_need_nine_integers():
     result = invoke("train-sarsa", "--bins", 1, 2, 3)
     assert result.exit_code == 2
+
+
+def test_test_without_output_never_overwrites_an_earlier_report(trained, tmp_path):
+    """`autoscale test` always wrote ./runs/eval_results.json, over the last one."""
+    model = trained["sarsa"] / "models" / "sarsa_final.pkl"
+    first = run_cli("autoscale", "test", "--model", model, "--episodes", "1", cwd=tmp_path)
+    second = run_cli("autoscale", "test", "--model", model, "--episodes", "1", cwd=tmp_path)
+    assert first.returncode == 0 and second.returncode == 0, second.stderr
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["eval_results.json", "eval_results_1.json"]
+    assert "eval_results_1.json" in second.stdout + second.stderr

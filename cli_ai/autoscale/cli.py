@@ -217,7 +217,7 @@ def test_cmd(
     time_scale: Optional[float] = typer.Option(None, "--time-scale", help="local: wall seconds per workload second (default 0.1)."),
     workload: Optional[Path] = typer.Option(None, "--workload", help="Workload YAML; default: the one the model was trained on."),
     seed: int = typer.Option(0, "--seed", help="Episode i uses seed + i."),
-    output: Optional[Path] = typer.Option(None, "--output", help="JSON report (default runs/eval_results.json, runs/dqn_eval_results.json for DQN)."),
+    output: Optional[Path] = typer.Option(None, "--output", help="JSON report (default runs/eval_results.json, runs/dqn_eval_results.json for DQN; _1, _2, ... rather than over an earlier one)."),
     json_out: bool = JSON,
 ) -> None:
     """Greedy roll-outs of a trained model: per-episode summaries and a JSON report."""

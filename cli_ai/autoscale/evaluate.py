@@ -89,6 +89,17 @@ def run_test(
         }
     finally:
         env.close()
-    out = Path(output) if output else Path(DEFAULT_OUTPUT.get(kind, f"runs/{kind}_eval_results.json"))
+    out = Path(output) if output else _free(Path(DEFAULT_OUTPUT.get(kind, f"runs/{kind}_eval_results.json")))
     write_json(out, report)
     return TestResult(report, out, notes)
+
+
+def _free(path: Path) -> Path:
+    """The seed's default report path, or eval_results_1.json, _2, ... when an
+    earlier report is there: a default never overwrites one (--output does
+    what it is told)."""
+    candidate, n = path, 0
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.stem}_{n}{path.suffix}")
+    return candidate
