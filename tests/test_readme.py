@@ -30,3 +30,11 @@ def test_the_quick_start_says_how_to_get_cli_ai_on_path():
     text = (ROOT / "README.md").read_text()
     quick = text[text.index("## Quick start"):text.index("## What a run looks like")]
     assert "source .venv/bin/activate" in quick and "sudo make path" in quick
+
+
+def test_the_readme_speaks_a_user_s_language():
+    """It spoke of "seed 000", "seed 004" and "the SEAL autotuner", and linked
+    ../shared/DESIGN.md, which is not in a clone."""
+    text = (ROOT / "README.md").read_text()
+    for word in ("seed 000", "seed 004", "SEAL", "../shared"):
+        assert word not in text, word
