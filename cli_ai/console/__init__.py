@@ -161,6 +161,8 @@ class Console:
         self.info(f"rolling back {what} (PID {outcome.record.pid})")
         for name, (before, original) in outcome.restored.items():
             self.success(f"{name}: {_show(before)} -> {_show(original)}")
+        for line in getattr(outcome, "files", []):
+            self.success(escape(line))
         if not outcome.failures and not outcome.restored:
             self.info("journal discarded without restoring")
         elif not outcome.failures:

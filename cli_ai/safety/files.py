@@ -60,9 +60,10 @@ def backup_problem(backup: str) -> str | None:
     return None
 
 
-def restore_files(files: list[dict], *, trusted: bool = True) -> list[str]:
+def restore_files(files: list[dict], *, trusted: bool = True, done: list[str] | None = None) -> list[str]:
     """Put back files a run wrote: the backup over the file, or remove it.
-    `trusted=False` (a journal read from disk): each backup is checked first."""
+    `trusted=False` (a journal read from disk): each backup is checked first.
+    Returns the failures; `done` (if given) gets one line per file put back."""
     failures = []
     for entry in reversed(files):
         path, backup = entry["path"], entry.get("backup")
@@ -74,8 +75,12 @@ def restore_files(files: list[dict], *, trusted: bool = True) -> list[str]:
         try:
             if backup:
                 os.replace(backup, path)
+                if done is not None:
+                    done.append(f"{path}: the file from before cli-ai's first apply is back (from {backup})")
             elif os.path.lexists(path):
                 os.unlink(path)
+                if done is not None:
+                    done.append(f"{path}: removed (cli-ai wrote it; there was no file before)")
         except OSError as exc:
             failures.append(f"{path}: {exc.strerror}")
     return failures

@@ -32,6 +32,7 @@ class RollbackOutcome:
         self.failures = failures
         self.discarded = discarded  # the journal was removed without restoring (--discard)
         self.notes = list(notes or [])  # what the person still has to do (a broker to reload)
+        self.files: list[str] = []  # the files put back or removed, one line each
 
 
 def _pending(d: Path) -> tuple[str, Journal]:
@@ -143,10 +144,13 @@ def rollback(
                     failures.append(f"{name}: reads back {after!r}, expected {original!r}")
             except (CliAiError, OSError) as exc:
                 failures.append(str(exc))
-        failures.extend(restore_files(record.files, trusted=False))
+        files_done: list[str] = []
+        failures.extend(restore_files(record.files, trusted=False, done=files_done))
         if not failures:
             journal.delete()
-        return RollbackOutcome(record, restored, failures, kind, notes=target.rollback_notes())
+        outcome = RollbackOutcome(record, restored, failures, kind, notes=target.rollback_notes())
+        outcome.files = files_done
+        return outcome
 
 
 

@@ -50,7 +50,7 @@ def test_two_persists_in_a_second_then_rollback_give_the_admin_file_back(tmp_pat
         '$CLI apply "$TMP/r2.json" --persist --yes > /dev/null; echo @apply2=$?\n'
         "echo @applied=$(cat /proc/sys/net/core/somaxconn)\n"
         'grep -h "^net.core.somaxconn" /etc/sysctl.d/99-cli-ai.conf | sed "s/^/@persisted=/"\n'
-        "$CLI rollback > /dev/null; echo @rollback=$?\n"
+        '$CLI rollback > "$TMP/rollback.out"; echo @rollback=$?\n'
         "echo @after=$(cat /proc/sys/net/core/somaxconn)\n"
         'cp /etc/sysctl.d/99-cli-ai.conf "$TMP/restored.conf"\n'
         'ls -A /etc/sysctl.d > "$TMP/listing"\n'
@@ -64,6 +64,9 @@ def test_two_persists_in_a_second_then_rollback_give_the_admin_file_back(tmp_pat
     assert v["after"] == "777"
     assert "clobbered" not in v, v["_stdout"]
     assert (tmp_path / "restored.conf").read_text() == ADMIN
+    # and it says so (it used to say nothing of the file)
+    said = " ".join((tmp_path / "rollback.out").read_text().split())
+    assert "/etc/sysctl.d/99-cli-ai.conf: the file from before cli-ai's first apply is back" in said
     assert (tmp_path / "victim").read_text() == "precious\n"
     # Nothing of cli-ai is left over: the admin's file, the earlier backups
     # and the planted link, nothing else.
@@ -78,10 +81,12 @@ def test_persist_without_an_admin_file_then_rollback_removes_it(tmp_path):
         '$CLI apply "$TMP/r1.json" --persist --yes > /dev/null; echo @apply1=$?\n'
         '$CLI apply "$TMP/r2.json" --persist --yes > /dev/null; echo @apply2=$?\n'
         "stat -c %a /etc/sysctl.d/99-cli-ai.conf | sed 's/^/@mode=/'\n"
-        "$CLI rollback > /dev/null; echo @rollback=$?\n"
+        '$CLI rollback > "$TMP/rollback.out"; echo @rollback=$?\n'
         'echo "@left=$(ls -A /etc/sysctl.d | tr "\\n" " ")"\n',
         tmp_path,
     )
     assert v["apply1"] == "0" and v["apply2"] == "0" and v["rollback"] == "0", v["_stderr"]
     assert v["mode"] == "644"  # sysctl.d files are world-readable, as the kernel's tools expect
     assert v["left"] == "", v
+    said = " ".join((tmp_path / "rollback.out").read_text().split())
+    assert "/etc/sysctl.d/99-cli-ai.conf: removed (cli-ai wrote it; there was no file before)" in said
