@@ -105,9 +105,9 @@ def prepare_apply(path: str | os.PathLike, *, persist: bool = False, allow_simul
         raise SafetyError("writing /proc/sys needs root: run with sudo")
     current = backend.read(list(values))
     from cli_ai.safety.constraints import memory_kib, problems as rule_problems
-    from cli_ai.targets.sysctl import _rule_partners
+    from cli_ai.targets.sysctl import rule_partners
 
-    broken = rule_problems({**_rule_partners(values, dry_run=False, proc_root=proc_root), **values},
+    broken = rule_problems({**rule_partners(values, dry_run=False, proc_root=proc_root), **values},
                            mem_kib=memory_kib())
     if broken:  # with the kernel's own values of the params the result leaves alone
         raise SafetyError(f"{len(broken)} rule(s) between params broken with this kernel's values", problems=broken)

@@ -31,7 +31,7 @@ class SysctlTarget(Target):
         values of the params the run does not tune."""
         from cli_ai.safety.constraints import repair
 
-        fixed = _rule_partners(space.names, dry_run=dry_run, proc_root=proc_root)
+        fixed = rule_partners(space.names, dry_run=dry_run, proc_root=proc_root)
         bounds, mem = space.bounds(), memory_kib()
         return lambda values: repair(values, bounds, fixed=fixed, mem_kib=mem)
 
@@ -71,7 +71,7 @@ class SysctlTarget(Target):
             clamp=clamp,
             exists=None if dry_run else backend.exists,
             check_available=None if dry_run else (lambda n: available_values(n, proc_root)),
-            fixed=_rule_partners(spec.params, dry_run=dry_run, proc_root=proc_root),
+            fixed=rule_partners(spec.params, dry_run=dry_run, proc_root=proc_root),
             mem_kib=memory_kib(),
         )
         if dry_run:
@@ -127,7 +127,7 @@ class SysctlTarget(Target):
         return benchmark_session(run, options, backend=backend)
 
 
-def _rule_partners(names, *, dry_run: bool, proc_root: str) -> dict[str, Value]:
+def rule_partners(names, *, dry_run: bool, proc_root: str) -> dict[str, Value]:
     """The current values of the params that share a rule with one of `names`
     but are not among them (the catalogue's defaults on a dry run)."""
     names = set(names)
