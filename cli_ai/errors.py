@@ -96,6 +96,18 @@ class StrategistError(CliAiError):
     exit_code = EXIT_TARGET_FAILURE
 
 
+class GoalDeclined(StrategistError):
+    """The goal names nothing cli-ai can tune (or is not a tuning request): no spec is planned."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class BenchmarkCannotMeasure(StrategistError):
+    """None of the plan's knobs can move the chosen benchmark: any "gain" would be noise."""
+
+    exit_code = EXIT_REFUSED
+
+
 class Interrupted(CliAiError):
     """Ctrl+C or another terminating signal (TERM, HUP, QUIT, USR1, ...) arrived; raised in the main thread so that
     every `with Guard(...)` block unwinds and restores."""
