@@ -332,6 +332,25 @@ def bench_tcp_accept(
             console.info(line)
 
 
+@bench_app.command("probe")
+@handled
+def bench_probe(
+    resource: str = typer.Option(..., "--resource", help="maps | files | inotify-watches | inotify-instances | pids | keepalive | dirs"),
+    count: int = typer.Option(..., "--count", min=1, help="Units to ask the kernel for (for keepalive: the idle timeout in seconds)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Capacity probe: ask the kernel for COUNT units of a limited resource; `obtained` is how many it granted."""
+    from cli_ai import pipeline
+
+    result = pipeline.bench_probe(resource=resource, count=count)
+    console = _console(json_mode=json_out)
+    if json_out:
+        console.json(result.__dict__)
+    else:
+        for line in result.lines():
+            console.info(line)
+
+
 from cli_ai.autoscale.cli import autoscale_app  # noqa: E402  (typer only at import time)
 
 from cli_ai.scheduler.cli import scheduler_app  # noqa: E402

@@ -21,6 +21,7 @@ from cli_ai.errors import SafetyError
 from cli_ai.safety.catalog import CatalogEntry, lookup
 from cli_ai.safety.interpreters import template_interpreter
 from cli_ai.spec import KnobSpec, TuningSpec, VectorElement, strip_trailing_redirect
+from cli_ai.spec.model import BUILTIN_RUNNERS
 
 # Params that run programs, crash the machine on purpose, switch off
 # protections or open the machine as a router. They are refused even if
@@ -431,7 +432,7 @@ def check_argv(
     for j, arg in enumerate(args):
         if "\x00" in arg:
             raise SafetyError(f"{field_name}[{j}]: contains a NUL character")
-    if runner == "tcp-accept":  # cli-ai's own benchmark: its args are options
+    if runner in BUILTIN_RUNNERS:  # cli-ai's own benchmarks: their args are options
         return None
     argv = tuple(args) if runner == "command" else (runner, *args)
     why = template_interpreter(argv, candidates or {})

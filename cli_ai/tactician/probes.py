@@ -1,0 +1,253 @@
+"""Capacity probes: `cli-ai bench probe --resource R --count N`.
+
+Some knobs are limits or timers, not speed dials (vm.max_map_count,
+fs.file-max, fs.inotify.max_user_watches, kernel.pid_max, the TCP keepalive
+timers, the dentry cache). No throughput benchmark moves them, so a search over
+them against wrk or sysbench would report noise. A probe exercises the limit
+itself: it asks the kernel for `count` units of the resource and reports how
+many it got (`obtained`, `fraction`), then releases everything before it exits.
+The metric moves when, and only when, the knob lets more through.
+
+Each probe runs in the benchmark's own process, so the limits are those of the
+namespace cli-ai tunes; every probe gives back what it took on every path.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import os
+import resource
+import shutil
+import socket
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+
+RESOURCES = ("maps", "files", "inotify-watches", "inotify-instances", "pids", "keepalive", "dirs")
+MAX_COUNT = 4_194_304  # the catalogue's highest limit; a probe never asks for more
+
+
+@dataclass
+class ProbeResult:
+    resource: str
+    requested: int
+    obtained: int
+    fraction: float
+    seconds: float
+    stopped_by: str  # "" when everything requested was granted, else the errno name / reason
+
+    def lines(self) -> list[str]:
+        return [f"{k}: {v:.4f}" if isinstance(v, float) else f"{k}: {v}" for k, v in asdict(self).items()]
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+
+def _errname(err: int) -> str:
+    return errno.errorcode.get(err, str(err))
+
+
+def probe_maps(count: int) -> tuple[int, str]:
+    """Map `count` one-page areas; neighbours alternate protections so the
+    kernel cannot merge them into one area (each counts against vm.max_map_count)."""
+    libc = _libc()
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    page = os.sysconf("SC_PAGE_SIZE")
+    prot_r, prot_rw = 0x1, 0x3
+    flags = 0x02 | 0x20  # MAP_PRIVATE | MAP_ANONYMOUS
+    failed = ctypes.c_void_p(-1).value
+    areas: list[int] = []
+    why = ""
+    try:
+        for i in range(count):
+            addr = libc.mmap(None, page, prot_r if i % 2 else prot_rw, flags, -1, 0)
+            if addr in (None, failed):
+                why = _errname(ctypes.get_errno())
+                break
+            areas.append(addr)
+    finally:
+        for addr in areas:
+            libc.munmap(addr, page)
+    return len(areas), why
+
+
+def probe_files(count: int) -> tuple[int, str]:
+    """Open /dev/null `count` times. The soft and hard RLIMIT_NOFILE are raised
+    towards `count` first (capped by fs.nr_open), so what stops the probe is
+    the kernel's limit: fs.nr_open per process, fs.file-max for the system."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = count + 64
+    for limit in (want, hard):
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (limit, max(limit, hard) if limit <= hard else limit))
+            break
+        except (ValueError, OSError):
+            continue
+    fds: list[int] = []
+    why = ""
+    try:
+        for _ in range(count):
+            try:
+                fds.append(os.open(os.devnull, os.O_RDONLY))
+            except OSError as exc:
+                why = _errname(exc.errno or 0)
+                break
+    finally:
+        for fd in fds:
+            os.close(fd)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        except (ValueError, OSError):
+            pass
+    return len(fds), why
+
+
+def _tree(root: str, count: int, per_dir: int = 1000) -> list[str]:
+    """`count` empty files under `root`, `per_dir` to a directory."""
+    paths = []
+    for i in range(count):
+        d = os.path.join(root, f"d{i // per_dir}")
+        if i % per_dir == 0:
+            os.mkdir(d)
+        p = os.path.join(d, f"f{i % per_dir}")
+        with open(p, "wb"):
+            pass
+        paths.append(p)
+    return paths
+
+
+def probe_inotify_watches(count: int) -> tuple[int, str]:
+    """Add one inotify watch per file of a fresh tree (a watch is per inode, so
+    the files must be distinct): fs.inotify.max_user_watches caps it."""
+    libc = _libc()
+    fd = libc.inotify_init1(0o2000000)  # IN_CLOEXEC
+    if fd < 0:
+        return 0, _errname(ctypes.get_errno())
+    root = tempfile.mkdtemp(prefix="cli-ai-probe-")
+    obtained, why = 0, ""
+    try:
+        for p in _tree(root, count):
+            if libc.inotify_add_watch(fd, p.encode(), 0x2) < 0:  # IN_MODIFY
+                why = _errname(ctypes.get_errno())
+                break
+            obtained += 1
+    finally:
+        os.close(fd)
+        shutil.rmtree(root, ignore_errors=True)
+    return obtained, why
+
+
+def probe_inotify_instances(count: int) -> tuple[int, str]:
+    """Create `count` inotify instances: fs.inotify.max_user_instances caps it."""
+    libc = _libc()
+    fds: list[int] = []
+    why = ""
+    try:
+        for _ in range(count):
+            fd = libc.inotify_init1(0o2000000)
+            if fd < 0:
+                why = _errname(ctypes.get_errno())
+                break
+            fds.append(fd)
+    finally:
+        for fd in fds:
+            os.close(fd)
+    return len(fds), why
+
+
+def probe_pids(count: int) -> tuple[int, str]:
+    """Start `count` native threads that sleep in pause() (each takes a PID):
+    kernel.pid_max caps it. Native threads start a hundred times faster than
+    Python ones and need no interpreter; all are cancelled and joined before
+    the probe returns."""
+    libc = _libc()
+    pthread = ctypes.CDLL(ctypes.util.find_library("pthread") or "libc.so.6", use_errno=True)
+    start = ctypes.cast(libc.pause, ctypes.c_void_p)
+    attr = ctypes.create_string_buffer(128)  # pthread_attr_t is 56 bytes on x86_64 and 64 on aarch64
+    pthread.pthread_attr_init(attr)
+    pthread.pthread_attr_setstacksize(attr, ctypes.c_size_t(64 * 1024))
+    tids: list[ctypes.c_ulong] = []
+    why = ""
+    try:
+        for _ in range(count):
+            tid = ctypes.c_ulong()
+            rc = pthread.pthread_create(ctypes.byref(tid), attr, start, None)
+            if rc != 0:
+                why = _errname(rc)
+                break
+            tids.append(tid)
+    finally:
+        for tid in tids:
+            pthread.pthread_cancel(tid)
+        for tid in tids:
+            pthread.pthread_join(tid, None)
+        pthread.pthread_attr_destroy(attr)
+    return len(tids), why
+
+
+def probe_keepalive(count: int) -> tuple[int, str]:
+    """`count` is the idle timeout (seconds) of the firewall or NAT in the path:
+    obtained is how many of those seconds the first keepalive probe leaves
+    spare (0 when the connection would already have been dropped)."""
+    with socket.socket() as srv, socket.socket() as cli:
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(1)
+        cli.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        cli.connect(srv.getsockname())
+        idle = cli.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE)
+        srv.accept()[0].close()
+    spare = max(0, count - idle)
+    return spare, "" if spare else f"first keepalive probe after {idle} s, past the {count} s idle timeout"
+
+
+def probe_dirs(count: int, rounds: int = 3) -> tuple[int, str]:
+    """Stat every file of a `count`-file tree, `rounds` times; obtained is the
+    stat calls per second of the last round (the dentry and inode caches at work,
+    which vm.vfs_cache_pressure decides how long to keep)."""
+    root = tempfile.mkdtemp(prefix="cli-ai-probe-")
+    try:
+        paths = _tree(root, count)
+        rate = 0.0
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            for d in {os.path.dirname(p) for p in paths}:
+                for entry in os.scandir(d):
+                    entry.stat()
+            rate = count / max(time.perf_counter() - t0, 1e-9)
+        return int(rate), ""
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+PROBES = {
+    "maps": probe_maps,
+    "files": probe_files,
+    "inotify-watches": probe_inotify_watches,
+    "inotify-instances": probe_inotify_instances,
+    "pids": probe_pids,
+    "keepalive": probe_keepalive,
+    "dirs": probe_dirs,
+}
+
+
+def run_probe(name: str, count: int) -> ProbeResult:
+    """Run one probe; `count` is bounded so a probe cannot exhaust the machine."""
+    if name not in PROBES:
+        raise ValueError(f"--resource: {name!r} is not one of {', '.join(RESOURCES)}")
+    if not 1 <= count <= MAX_COUNT:
+        raise ValueError(f"--count: {count} is outside 1..{MAX_COUNT}")
+    t0 = time.perf_counter()
+    obtained, why = PROBES[name](count)
+    seconds = time.perf_counter() - t0
+    requested = count
+    if name == "dirs":  # a rate, not a count of units
+        return ProbeResult(name, requested, obtained, 1.0, seconds, why)
+    return ProbeResult(name, requested, obtained, round(obtained / requested, 6), seconds, why)
+
+
+__all__ = ["RESOURCES", "ProbeResult", "run_probe"]
