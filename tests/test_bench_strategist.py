@@ -187,3 +187,31 @@ def test_the_script_refuses_a_bad_goal_file_in_one_line(tmp_path):
     proc = subprocess.run([sys.executable, str(SCRIPT), "--goals", str(bad)], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and "goals[0]: 'target' must be one of" in proc.stderr
+
+
+def test_the_llm_path_is_scored_against_a_real_endpoint(tmp_path, capsys):
+    """A scripted OpenAI-compatible server on a real socket: both answers are a
+    writeback spec, right for the stalling database, wrong for the poem."""
+    from tests.llm_server import Reply, ScriptedLLM
+
+    goals = tmp_path / "goals.json"
+    goals.write_text(json.dumps({"goals": [
+        {"goal": "my postgres stalls on writes", "target": "sysctl", "any_of": ["vm.dirty_ratio"], "why": "writeback"},
+        {"goal": "write me a poem", "target": "decline", "why": "not tuning"},
+    ]}))
+    answer = json.loads((EXAMPLES / "postgresql_oltp.json").read_text())
+    out = tmp_path / "rows.json"
+    with ScriptedLLM(api_key=None) as llm:
+        llm.push(Reply(json.dumps(answer)), Reply(json.dumps(answer)))
+        code = bs.main(["--goals", str(goals), "--skip-offline", "--base-url", llm.url, "--model", "test-model",
+                        "--json", str(out)])
+        assert len(llm.chat_requests) == 2
+    assert code == 0
+    rows = json.loads(out.read_text())
+    assert [(r["provider"], r["right"], r["miss"]) for r in rows] == [("openai", True, None), ("openai", False, "not declined")]
+    assert "strategist (openai)" in capsys.readouterr().out
+
+
+def test_skip_offline_without_an_endpoint_is_refused(capsys):
+    assert bs.main(["--skip-offline", "--limit", "1"]) == 2
+    assert "--skip-offline needs an LLM endpoint" in capsys.readouterr().err
