@@ -8,8 +8,8 @@ params (none listed: the target alone decides) and none of its `forbidden`
 ones; a goal marked "decline" is right only when the planner raises
 GoalDeclined. Any other StrategistError is a failure to plan.
 
-The offline planner runs against a fixed SystemProfile (FIXED_PROFILE below,
-every benchmark tool installed, no service running), so the score does not
+The offline planner runs against a fixed SystemProfile (FIXED_PROFILE below:
+a 6.8 kernel, every benchmark tool installed, no service running), so the score does not
 depend on the machine; `--profile host` uses this machine's, `--profile
 FILE.json` a saved one (`runs/<stamp>/profile.json`). With an endpoint
 (`--base-url`, OPENAI_BASE_URL or OPENAI_API_KEY) the LLM path
@@ -45,9 +45,11 @@ TARGETS = ("sysctl", "mosquitto", "autoscaling", "scheduler")
 DECLINE = "decline"
 EXPECTED = TARGETS + (DECLINE,)
 
-# A plain 8-core server with an SSD, every benchmark tool the planner may pick
-# and every catalogue param present: what is measured is the reading of the
-# goal, not which tools this machine happens to have.
+# A plain 8-core server with an SSD and every benchmark tool the planner may
+# pick: what is measured is the reading of the goal, not which tools this
+# machine happens to have. Its kernel is a current one, so the CFS knobs that
+# moved to debugfs in Linux 5.13 are absent, as they are on every kernel a
+# person runs today.
 FIXED_PROFILE = SystemProfile(
     cpu_count=8,
     cpu_model="x86_64 server CPU",
@@ -61,7 +63,8 @@ FIXED_PROFILE = SystemProfile(
     services_running=[],
     services_installed=[],
     benchmark_tools=["pgbench", "wrk", "sysbench", "redis-benchmark", "fio", "mosquitto_pub", "mosquitto_sub"],
-    absent_sysctls=[],
+    absent_sysctls=["kernel.sched_latency_ns", "kernel.sched_migration_cost_ns", "kernel.sched_min_granularity_ns",
+                    "kernel.sched_wakeup_granularity_ns"],
     congestion_controls=["reno", "cubic", "bbr"],
 )
 
@@ -166,8 +169,10 @@ def judge(goal: Goal, outcome: Any, *, seconds: float = 0.0, provider: str = "of
 
 
 def evaluate(goals: Iterable[Goal], plan: Callable[[str], Any], *, provider: str,
-             progress: Callable[[int, Row], None] | None = None) -> list[Row]:
-    """Plan every goal with `plan(goal_text)` and judge it; an exception is an outcome, never the end of the run."""
+             progress: Callable[[int, Row], None] | None = None,
+             scrub: Callable[[str], str] | None = None) -> list[Row]:
+    """Plan every goal with `plan(goal_text)` and judge it; an exception is an outcome, never the end of the run.
+    `scrub` takes secrets out of each row's detail (an endpoint's error may quote its URL)."""
     rows = []
     for i, goal in enumerate(goals, 1):
         started = time.perf_counter()
@@ -176,6 +181,8 @@ def evaluate(goals: Iterable[Goal], plan: Callable[[str], Any], *, provider: str
         except Exception as exc:  # noqa: BLE001 - a planner crash is a miss to report, not the end of the run
             outcome = exc
         row = judge(goal, outcome, seconds=time.perf_counter() - started, provider=provider)
+        if scrub:
+            row.detail = scrub(row.detail)
         rows.append(row)
         if progress:
             progress(i, row)
@@ -277,9 +284,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{i}/{len(goals)}] {row.seconds:.1f} s {'right' if row.right else row.miss}: {one_line(row.goal)[:70]}",
               file=sys.stderr, flush=True)
 
+    from cli_ai.core.secrets import Scrubber, url_secrets
+
+    scrub = Scrubber(*url_secrets(args.base_url or os.environ.get("OPENAI_BASE_URL")), from_env=True)
     all_rows: list[Row] = []
     for provider, plan in runs:
-        rows = evaluate(goals, plan, provider=provider, progress=progress if provider == "openai" else None)
+        rows = evaluate(goals, plan, provider=provider, progress=progress if provider == "openai" else None, scrub=scrub)
         all_rows += rows
         print(summarize(rows, f"strategist ({provider}), profile {args.profile}, {len(goals)} goals from {args.goals}"))
         print()

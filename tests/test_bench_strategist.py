@@ -215,3 +215,13 @@ def test_the_llm_path_is_scored_against_a_real_endpoint(tmp_path, capsys):
 def test_skip_offline_without_an_endpoint_is_refused(capsys):
     assert bs.main(["--skip-offline", "--limit", "1"]) == 2
     assert "--skip-offline needs an LLM endpoint" in capsys.readouterr().err
+
+
+def test_a_secret_in_an_error_never_reaches_the_rows():
+    from cli_ai.core.secrets import Scrubber
+
+    def plan(text):
+        raise StrategistError("cannot reach https://user:hunter2secret@llm.example/v1")
+
+    (row,) = bs.evaluate([MAP], plan, provider="openai", scrub=Scrubber("hunter2secret"))
+    assert row.miss == "failed to plan" and "hunter2secret" not in row.detail and "***" in row.detail
