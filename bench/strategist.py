@@ -258,9 +258,13 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         goals = load_goals(args.goals)
+    except (OSError, ValueError) as exc:
+        print(f"error: --goals: {one_line(exc)}", file=sys.stderr)
+        return 2
+    try:
         profile = load_profile(args.profile)
     except (OSError, ValueError, TypeError) as exc:
-        print(f"error: {one_line(exc)}", file=sys.stderr)
+        print(f"error: --profile: {one_line(exc)} (give fixed, host or a profile.json file)", file=sys.stderr)
         return 2
     if args.target:
         goals = [g for g in goals if g.target in args.target]
