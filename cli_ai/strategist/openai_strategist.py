@@ -35,6 +35,7 @@ from cli_ai.strategist.base import (
 )
 from cli_ai.strategist.answer import MAX_ANSWER_CHARS, extract_json, strip_think  # noqa: F401  (public names)
 from cli_ai.strategist.profile import SystemProfile
+from cli_ai.strategist.ready import ready_spec_for_answer
 from cli_ai.strategist.prompts import build_messages, echo_answer, repair_message, response_schema
 
 log = logging.getLogger("cli_ai.strategist")
@@ -389,7 +390,11 @@ class OpenAIStrategist:
                     problems.append("(answer): was cut off at the token limit; answer with a shorter spec")
                 unsafe = False
             else:
-                verdict = assess_spec(data, dry_run=self.dry_run, proc_root=self.proc_root, goal=goal)
+                # {"target": "mosquitto"} and the like: that target's ready spec (issue 16)
+                ready = ready_spec_for_answer(data)
+                data = ready if ready is not None else data
+                verdict = assess_spec(data, dry_run=self.dry_run, proc_root=self.proc_root, goal=goal,
+                                      policy=ready is None)
                 problems = verdict.problems
                 unsafe = verdict.unsafe
             if not problems:

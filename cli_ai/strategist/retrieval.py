@@ -32,6 +32,7 @@ make makes made help need needs want wants get gets got keep keeps kept go goes 
 machine machines box host hosts server servers system systems linux kernel setting settings config configuration
 performance perform performs work works working run runs running use using used thing things stuff way ways
 sometimes often always every still seem seems like also anything something everything someone now today
+low high once again starts start started seconds minutes hours quite bit
 """.split())
 
 _WORD = re.compile(r"[a-z0-9]+")
@@ -62,7 +63,7 @@ class Document:
     """One thing cli-ai knows: a catalogue entry or a workload template."""
 
     id: str  # "sysctl:vm.max_map_count", "mosquitto:max_inflight_messages", "template:web_server"
-    kind: str  # "entry" | "template"
+    kind: str  # "entry" | "template" | "decline" (a kind of request cli-ai says no to)
     target: str  # the target that tunes it
     name: str  # param name or template id
     text: str  # what was indexed
@@ -112,12 +113,15 @@ def _template_text(raw: dict[str, Any]) -> str:
     return " . ".join(parts)
 
 
-def build_documents(catalog: dict[str, Any], templates: list[dict[str, Any]]) -> list[Document]:
+def build_documents(catalog: dict[str, Any], templates: list[dict[str, Any]],
+                    declines: list[dict[str, Any]] = ()) -> list[Document]:
     docs = []
     for name, raw in catalog.get("sysctl", {}).items():
         docs.append(Document(f"sysctl:{name}", "entry", "sysctl", name, _entry_text(name, raw), raw))
     for name, raw in catalog.get("mosquitto", {}).items():
         docs.append(Document(f"mosquitto:{name}", "entry", "mosquitto", name, _entry_text(name, raw), raw))
+    for raw in declines:
+        docs.append(Document(f"decline:{raw['id']}", "decline", "", raw["id"], " . ".join(raw["text"]), raw))
     for raw in templates:
         if raw["id"] == "general":
             continue  # the fallback has no words of its own
@@ -129,14 +133,14 @@ def build_documents(catalog: dict[str, Any], templates: list[dict[str, Any]]) ->
 class Index:
     """BM25 over the documents; `rank(goal)` gives every document that shares a word with it."""
 
-    def __init__(self, docs: list[Document]):
+    def __init__(self, docs: list[Document], *, b: float = 0.75):
         import bm25s
 
         self.docs = docs
         self._doc_tokens = [tokens(d.text) for d in docs]
         self._token_sets = [set(t) for t in self._doc_tokens]
         self._phrases = [_symptom_phrases(d) for d in docs]
-        self._bm25 = bm25s.BM25()
+        self._bm25 = bm25s.BM25(b=b)
         self._bm25.index(self._doc_tokens, show_progress=False)
 
     def rank(self, goal: str) -> list[Hit]:
@@ -175,9 +179,12 @@ def default_indexes() -> tuple[Index, Index]:
 
     catalog = json.loads(CATALOG_FILE.read_text(encoding="utf-8"))
     templates_file = Path(__file__).with_name("templates.json")
-    templates = json.loads(templates_file.read_text(encoding="utf-8"))["workloads"]
-    docs = build_documents(catalog, templates)
-    return Index([d for d in docs if d.kind == "entry"]), Index([d for d in docs if d.kind == "template"])
+    data = json.loads(templates_file.read_text(encoding="utf-8"))
+    docs = build_documents(catalog, data["workloads"], data.get("declines", []))
+    # Templates are long lists of curated phrases: a weak length normalisation
+    # (b) keeps a long template from losing to a short one on the same words.
+    return (Index([d for d in docs if d.kind == "entry"]),
+            Index([d for d in docs if d.kind in ("template", "decline")], b=0.3))
 
 
 __all__ = ["Document", "Hit", "Index", "build_documents", "default_indexes", "tokens", "words", "STOPWORDS"]
