@@ -39,6 +39,7 @@ from cli_ai.errors import (
     TooManyFailures,
 )
 from cli_ai.events import Event, EventSink, null_sink
+from cli_ai.safety.constraints import exclusive_twin, restore_order
 from cli_ai.safety.files import restore_files
 from cli_ai.safety.journal import APPLIED_NAME, Journal, JournalRecord, state_dir
 from cli_ai.safety.lock import LOCK_NAME, MachineLock, pid_alive
@@ -141,6 +142,10 @@ class Guard:
         it from here and releases it on exit."""
         self.backend = backend
         self.names = list(dict.fromkeys(names))
+        # The twin of an exclusive pair is journaled too: writing a name zeroes
+        # it in the kernel, so it is one of the values this run changes.
+        twins = [t for t in map(exclusive_twin, self.names) if t is not None and t not in self.names]
+        self.journaled = self.names + [t for t in dict.fromkeys(twins) if backend.exists(t)]
         self.directory = directory or (lock.directory if lock is not None else state_dir())
         if lock is not None and lock.directory != self.directory:
             raise ValueError(f"the claimed lock is in {lock.directory}, this Guard's state directory is {self.directory}")
@@ -175,7 +180,7 @@ class Guard:
                     # What an earlier apply kept must be readable before this
                     # one writes: its originals are merged into it at the end.
                     Journal(self.directory, APPLIED_NAME).read()
-                self.originals = self.backend.read(self.names)
+                self.originals = self.backend.read(self.journaled)
                 self.journal.write(
                     JournalRecord(
                         backend=self.backend.describe(),
@@ -190,7 +195,7 @@ class Guard:
             self.sink(Event("journal_written", {"path": str(self.journal.path), "originals": dict(self.originals)}))
         else:
             self.lock.release()  # claimed for a backend that turned out to write nothing: not needed
-            self.originals = self.backend.read(self.names)
+            self.originals = self.backend.read(self.journaled)
         self._install_handlers()
         return self
 
@@ -259,7 +264,7 @@ class Guard:
     # ------------------------------------------------------------ writes
     def apply(self, values: Mapping[str, Value]) -> None:
         """Write `values` (only params journaled by this guard)."""
-        unknown = [n for n in values if n not in self.originals]
+        unknown = [n for n in values if n not in self.originals or n not in self.names]
         if unknown:
             raise SafetyError(f"{unknown[0]}: not journaled by this run; refusing to write it")
         self.changed = True
@@ -270,9 +275,12 @@ class Guard:
         if not self.originals or self.restored:
             return {}
         failures: list[str] = []
-        for name, value in self.originals.items():
+        writes, implied = restore_order(self.originals)  # the zeroed twin of a pair comes back by itself
+        for name in writes + implied:
+            value = self.originals[name]
             try:
-                self.backend.write({name: value})
+                if name in writes:
+                    self.backend.write({name: value})
                 got = self.backend.read([name])[name]
                 if not same_value(got, value):
                     failures.append(f"{name}: reads back {got!r}, expected {value!r}")
