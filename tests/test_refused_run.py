@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
+import pytest
+
 from cli_ai.safety.lock import MachineLock
-from tests.conftest import needs_netns
+from tests.conftest import EXAMPLES, needs_netns, run_cli
 from tests.security.sandbox import journal, plant, sandbox
 
 RUN = (
@@ -71,3 +74,29 @@ def test_a_run_refused_for_a_pending_journal_leaves_no_run_directory(tmp_path):
     assert v["somaxconn"] == "1500" and pending.read_text() == before
     # and the lock it took for the check is free again
     MachineLock(tmp_path / "state").acquire().release()
+
+
+@pytest.mark.skipif(shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists(),
+                    reason="mosquitto is not installed (.ci/run installs it)")
+def test_a_refused_attached_broker_run_touches_neither_the_config_nor_its_backup(tmp_path):
+    """An attached broker's run makes a backup of its config file when it
+    starts: refused, it must not start (another run's backup is the one that
+    restores the file), nor write a run directory."""
+    conf = tmp_path / "broker" / "mosquitto.conf"
+    conf.parent.mkdir()
+    text = "listener 18830 127.0.0.1\nallow_anonymous true\nmax_inflight_messages 20\n"
+    conf.write_text(text)
+    spec = json.loads((EXAMPLES / "mosquitto.json").read_text())
+    spec["mosquitto"]["attach"] = {"config_file": str(conf), "reload_command": ["kill", "-HUP", "999999"],
+                                   "restart_command": ["kill", "-TERM", "999999"], "port": 18830}
+    spec["training_config"]["budget"] = 4
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    lock = MachineLock(tmp_path / "state").acquire()
+    try:
+        r = run_cli("tune", tmp_path / "spec.json", "--yes", "--output-dir", tmp_path / "runs", timeout=120)
+    finally:
+        lock.release()
+    assert r.returncode == 3, r.stderr
+    assert f"another cli-ai run (PID {os.getpid()}) is tuning this machine" in r.stderr
+    assert not (tmp_path / "runs").exists()
+    assert sorted(p.name for p in conf.parent.iterdir()) == ["mosquitto.conf"] and conf.read_text() == text
