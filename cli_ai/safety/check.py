@@ -320,7 +320,7 @@ def check_spec(
 
         ranges = {k.param: (float(k.min), float(k.max)) for k in knobs
                   if k.type in ("int", "float") and k.min is not None and k.max is not None}
-        rule_errors, rule_notes = spec_problems(ranges, fixed=fixed, mem_kib=mem_kib)
+        rule_errors, rule_notes = spec_problems(ranges, fixed=fixed, mem_kib=mem_kib, names=[k.param for k in knobs])
         errors += rule_errors
         notes += rule_notes
     if errors:
