@@ -214,9 +214,15 @@ class OfflineStrategist:
         knobs: list[dict[str, Any]] = []
         skipped: list[str] = []
         used: list[Hit] = []
+        from cli_ai.safety.constraints import exclusive_twin
+
         for h in group:
             entry = lookup(h.doc.name)
             if entry is None:
+                continue
+            twin = exclusive_twin(entry.name)
+            if twin is not None and any(k["param"] == twin for k in knobs):
+                skipped.append(f"{entry.name}: a spec tunes at most one of it and {twin}")
                 continue
             if profile.sysctl_present(entry.name) is False:
                 why = f" (removed in Linux {entry.removed_in})" if entry.removed_in else ""
