@@ -47,7 +47,7 @@ from cli_ai.strategist.profile import SystemProfile
 from cli_ai.strategist.retrieval import STOPWORDS, Hit, default_indexes, words
 
 MIN_TEMPLATE = 2.0  # a template's BM25 score below this is not a match
-MIN_ENTRY = 2.2  # nor is an entry's
+MIN_ENTRY = 2.0  # nor is an entry's
 STRONG_ENTRY = 5.0  # an entry this well matched plans from the catalogue unless a template covers it
 GROUP_FRACTION = 0.45  # entries within this fraction of the best join the plan
 RUNNING_BONUS = 0.15  # a template whose service runs here gains this share of its score
@@ -142,15 +142,27 @@ class OfflineStrategist:
                              f"(score {top_e.score:g}): {top_e.evidence()}")
             return self._ready_spec(wl, goal, reasoning)
         sysctl_t = next((t for t in templates if t[0].doc.target == "sysctl" and t[1] >= MIN_TEMPLATE), None)
-        if top_e is not None and (top_e.score >= STRONG_ENTRY or sysctl_t is None):
-            if sysctl_t is None or not self._covers(workloads()[sysctl_t[0].doc.name], top_e, profile):
+        if top_e is not None:
+            # The template and the catalogue compete on the same evidence: a
+            # template's score plus the matching entries it tunes, against the
+            # best group of matching entries on their own.
+            group = sum(h.score for h in self._group(entries)[:3])
+            support = 0.0
+            if sysctl_t is not None:
+                tuned = {t["param"] for t in workloads()[sysctl_t[0].doc.name].params}
+                support = sysctl_t[1] + sum(h.score for h in [h for h in entries if h.doc.name in tuned][:3])
+                reasoning.append(f"template {sysctl_t[0].doc.name} with the entries it tunes: {support:.2f}; "
+                                 f"the best matching entries on their own: {group:.2f}")
+            if sysctl_t is None or (group > support and entries[0].score >= STRONG_ENTRY):
                 return self._from_entries(entries, goal, profile, reasoning)
         if sysctl_t is not None:
             self._explain_template(reasoning, sysctl_t, templates)
             self._explain_entries(reasoning, entries)
             wl = workloads()[sysctl_t[0].doc.name]
             in_template = {t["param"] for t in wl.params}
-            named = next((h.doc.name for h in entries if h.score >= MIN_ENTRY and h.doc.name in in_template), None)
+            # a param the goal names outright (not one that shares a word or two
+            # with it) must be one the benchmark moves
+            named = next((h.doc.name for h in entries if h.score >= STRONG_ENTRY and h.doc.name in in_template), None)
             return self._from_template(wl, goal, profile, reasoning, required=named)
         raise self._decline(goal, entries, templates)
 
@@ -207,9 +219,16 @@ class OfflineStrategist:
         return GoalDeclined(headline, problems=problems)
 
     # ------------------------------------------------------------------ from catalogue entries
+    @staticmethod
+    def _group(entries: list[Hit]) -> list[Hit]:
+        """The sysctl entries that match nearly as well as the best one."""
+        if not entries:
+            return []
+        return [h for h in entries if h.doc.target == "sysctl" and h.score >= GROUP_FRACTION * entries[0].score]
+
     def _from_entries(self, entries: list[Hit], goal: str, profile: SystemProfile, reasoning: list[str]) -> PlanResult:
         top = entries[0]
-        group = [h for h in entries if h.doc.target == "sysctl" and h.score >= GROUP_FRACTION * top.score]
+        group = self._group(entries)
         reasoning.append(f"planned from the catalogue: {top.doc.name} matches best (score {top.score:g}: {top.evidence()})")
         knobs: list[dict[str, Any]] = []
         skipped: list[str] = []
@@ -239,10 +258,14 @@ class OfflineStrategist:
                 "the matching catalogue entries have no param this kernel offers",
                 problems=["the matching catalogue entries have no param this kernel offers:", *skipped],
             )
+        from cli_ai.strategist.relevance import moves_of
+
         params = [k["param"] for k in knobs]
         candidates = self._benchmarks_for(used, goal)
         try:
-            bid, bench, bench_lines, warnings = choose_benchmark(candidates, params, profile, required=params[0])
+            # the best-matching param that some benchmark can move leads
+            lead = next((p for p in params if moves_of(p)), params[0])
+            bid, bench, bench_lines, warnings = choose_benchmark(candidates, params, profile, required=lead)
         except LookupError:
             from cli_ai.errors import BenchmarkCannotMeasure
 

@@ -222,7 +222,7 @@ def choose_benchmark(
         if bid not in table:
             continue
         if not movers(bid):
-            passed.append(f"{bid}: {required or 'none of the planned knobs'} cannot move it")
+            passed.append(f"{bid}: {required} cannot move it" if required else f"{bid}: none of the planned knobs can move it")
             continue
         why_not = _available(table[bid], profile)
         if why_not is None:

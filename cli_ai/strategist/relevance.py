@@ -24,7 +24,8 @@ from cli_ai.safety.catalog import CATALOG_FILE
 PROBE_IDS = {
     "maps": "probe_maps", "files": "probe_files", "inotify-watches": "probe_inotify",
     "inotify-instances": "probe_inotify_instances", "pids": "probe_pids", "keepalive": "probe_keepalive",
-    "dirs": "probe_dirs",
+    "dirs": "probe_dirs", "semaphores": "probe_sem", "shm-segments": "probe_shm", "msg-queue": "probe_msg",
+    "aio": "probe_aio", "udp-burst": "probe_udp", "connect-timeout": "probe_connect_timeout",
 }
 
 

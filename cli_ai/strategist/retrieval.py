@@ -36,6 +36,13 @@ low high once again starts start started seconds minutes hours quite bit
 """.split())
 
 _WORD = re.compile(r"[a-z0-9]+")
+# How a person names the benchmarks of the strategist's table.
+BENCHMARK_WORDS = {
+    "pgbench": "pgbench tps", "wrk": "wrk http requests", "wrk_close": "wrk new connections",
+    "redis": "redis-benchmark", "fio_randwrite_sync": "fio random writes", "fio_seqwrite": "fio sequential writes",
+    "fio_seqread": "fio sequential reads", "sysbench_cpu": "sysbench cpu", "sysbench_memory": "sysbench memory",
+    "tcp_accept": "accept rate", "mqtt": "mqtt",
+}
 PHRASE_BONUS = 4.0  # per whole symptom quoted; about what three matching rare words give
 MIN_PHRASE_WORDS = 3  # shorter symptoms ("syn flood") are ordinary words, left to BM25
 
@@ -89,6 +96,8 @@ def _entry_text(name: str, raw: dict[str, Any]) -> str:
     parts = [name, name, raw.get("description", "")]
     for key in ("symptoms", "workloads", "tools"):
         parts.extend(str(x) for x in k.get(key, ()))
+    # the benchmarks it can move are searchable too ("pgbench tps is low")
+    parts.extend(BENCHMARK_WORDS.get(b, b) for b in k.get("moves", {}))
     return " . ".join(parts)
 
 

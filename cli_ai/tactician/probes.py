@@ -6,7 +6,9 @@ timers, the dentry cache). No throughput benchmark moves them, so a search over
 them against wrk or sysbench would report noise. A probe exercises the limit
 itself: it asks the kernel for `count` units of the resource and reports how
 many it got (`obtained`, `fraction`), then releases everything before it exits.
-The metric moves when, and only when, the knob lets more through.
+The metric moves when, and only when, the knob lets more through. The timer
+probes (keepalive, connect-timeout) read the timer the kernel gives a new
+socket and report how much of a time budget it leaves.
 
 Each probe runs in the benchmark's own process, so the limits are those of the
 namespace cli-ai tunes; every probe gives back what it took on every path.
@@ -25,7 +27,8 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 
-RESOURCES = ("maps", "files", "inotify-watches", "inotify-instances", "pids", "keepalive", "dirs")
+RESOURCES = ("maps", "files", "inotify-watches", "inotify-instances", "pids", "keepalive", "dirs",
+             "semaphores", "shm-segments", "msg-queue", "aio", "udp-burst", "connect-timeout")
 MAX_COUNT = 4_194_304  # the catalogue's highest limit; a probe never asks for more
 
 
@@ -224,6 +227,133 @@ def probe_dirs(count: int, rounds: int = 3) -> tuple[int, str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+IPC_PRIVATE, IPC_CREAT, IPC_NOWAIT, IPC_RMID = 0, 0o1000, 0o4000, 0
+
+
+def probe_semaphores(count: int, per_set: int = 17) -> tuple[int, str]:
+    """Create `count` System V semaphore sets of 17 (PostgreSQL's size):
+    kernel.sem's SEMMNI (sets) and SEMMNS (semaphores) cap it."""
+    libc = _libc()
+    ids: list[int] = []
+    why = ""
+    try:
+        for _ in range(count):
+            sid = libc.semget(IPC_PRIVATE, per_set, IPC_CREAT | 0o600)
+            if sid < 0:
+                why = _errname(ctypes.get_errno())
+                break
+            ids.append(sid)
+    finally:
+        for sid in ids:
+            libc.semctl(sid, 0, IPC_RMID)
+    return len(ids), why
+
+
+def probe_shm_segments(count: int) -> tuple[int, str]:
+    """Create `count` one-page System V shared memory segments: kernel.shmmni caps it."""
+    libc = _libc()
+    ids: list[int] = []
+    why = ""
+    try:
+        for _ in range(count):
+            sid = libc.shmget(IPC_PRIVATE, ctypes.c_size_t(4096), IPC_CREAT | 0o600)
+            if sid < 0:
+                why = _errname(ctypes.get_errno())
+                break
+            ids.append(sid)
+    finally:
+        for sid in ids:
+            libc.shmctl(sid, IPC_RMID, None)
+    return len(ids), why
+
+
+def probe_msg_queue(count: int, size: int = 1024) -> tuple[int, str]:
+    """Queue `count` messages of 1 KiB on one System V message queue that
+    nobody reads: kernel.msgmnb (the queue's bytes) caps it."""
+    libc = _libc()
+    qid = libc.msgget(IPC_PRIVATE, IPC_CREAT | 0o600)
+    if qid < 0:
+        return 0, _errname(ctypes.get_errno())
+    buf = ctypes.create_string_buffer(ctypes.sizeof(ctypes.c_long) + size)
+    ctypes.c_long.from_buffer(buf).value = 1  # mtype
+    sent, why = 0, ""
+    try:
+        for _ in range(count):
+            if libc.msgsnd(qid, buf, ctypes.c_size_t(size), IPC_NOWAIT) < 0:
+                why = _errname(ctypes.get_errno())
+                break
+            sent += 1
+    finally:
+        libc.msgctl(qid, IPC_RMID, None)
+    return sent, why
+
+
+_AIO_SYSCALLS = {"x86_64": (206, 207), "aarch64": (0, 1)}  # io_setup, io_destroy
+
+
+def probe_aio(count: int, per_context: int = 4096) -> tuple[int, str]:
+    """Ask for `count` asynchronous I/O events in contexts of 4096 (io_setup):
+    fs.aio-max-nr caps the events of the whole system."""
+    import platform
+
+    numbers = _AIO_SYSCALLS.get(platform.machine())
+    if numbers is None:
+        return 0, f"io_setup's syscall number is not known for {platform.machine()}"
+    setup, destroy = numbers
+    libc = _libc()
+    contexts: list[ctypes.c_ulong] = []
+    why = ""
+    try:
+        while len(contexts) * per_context < count:
+            ctx = ctypes.c_ulong(0)
+            if libc.syscall(setup, per_context, ctypes.byref(ctx)) < 0:
+                why = _errname(ctypes.get_errno())
+                break
+            contexts.append(ctx)
+    finally:
+        for ctx in contexts:
+            libc.syscall(destroy, ctx)
+    return min(count, len(contexts) * per_context), why
+
+
+def probe_udp_burst(count: int, size: int = 1024) -> tuple[int, str]:
+    """Send `count` 1 KiB datagrams over loopback to a socket that reads them
+    only afterwards (as a busy syslog collector does): the datagrams that fit
+    its default receive buffer (net.core.rmem_default) arrive, the rest drop."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rx, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+        rx.bind(("127.0.0.1", 0))
+        addr = rx.getsockname()
+        payload = b"x" * size
+        for _ in range(count):
+            try:
+                tx.sendto(payload, addr)
+            except OSError:  # the sender's own buffer: try again later
+                time.sleep(0.001)
+        rx.setblocking(False)
+        got = 0
+        while True:
+            try:
+                rx.recv(size)
+            except BlockingIOError:
+                break
+            got += 1
+    return got, "" if got >= count else "datagrams dropped: the receive buffer was full"
+
+
+def probe_connect_timeout(count: int) -> tuple[int, str]:
+    """`count` is how many seconds a client may wait for a connection to a
+    host that is down: obtained is the seconds of that budget the kernel's SYN
+    retries leave spare (initial RTO 1 s, doubling: 2^(retries+1) - 1 s),
+    read from a new socket's TCP_SYNCNT, which net.ipv4.tcp_syn_retries sets."""
+    with socket.socket() as s:
+        retries = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_SYNCNT)
+    waits = 2 ** (retries + 1) - 1
+    spare = max(0, count - waits)
+    return spare, "" if spare else f"a connect to a dead host takes {waits} s ({retries} SYN retries)"
+
+
+
 PROBES = {
     "maps": probe_maps,
     "files": probe_files,
@@ -232,6 +362,12 @@ PROBES = {
     "pids": probe_pids,
     "keepalive": probe_keepalive,
     "dirs": probe_dirs,
+    "semaphores": probe_semaphores,
+    "shm-segments": probe_shm_segments,
+    "msg-queue": probe_msg_queue,
+    "aio": probe_aio,
+    "udp-burst": probe_udp_burst,
+    "connect-timeout": probe_connect_timeout,
 }
 
 
