@@ -17,6 +17,7 @@ FILE.json` a saved one (`runs/<stamp>/profile.json`). With an endpoint
 
     python bench/strategist.py                        # offline, seconds
     python bench/strategist.py --json strategist.json
+    python bench/strategist.py --goals bench/strategist_goals_holdout.json   # the held-out set
     python bench/strategist.py --base-url http://127.0.0.1:8080/v1 --model qwen2.5-coder --limit 7 --skip-offline
 """
 

@@ -63,6 +63,52 @@ def test_every_param_is_in_the_catalogue_section_of_its_target(goals):
             assert not g.any_of and not g.forbidden, f"{g.goal}: {g.target} has no catalogue params"
 
 
+HOLDOUT_FILE = ROOT / "bench" / "strategist_goals_holdout.json"
+
+
+@pytest.fixture(scope="module")
+def holdout():
+    return bs.load_goals(HOLDOUT_FILE)
+
+
+def test_holdout_set_size_targets_and_declines(holdout):
+    """The held-out set (written apart from the calibration set) passes the same checks, at its own size."""
+    assert len(holdout) >= 60
+    assert sum(g.target == "decline" for g in holdout) >= 10
+    assert {g.target for g in holdout} == set(bs.EXPECTED)
+    texts = [g.goal.strip().lower() for g in holdout]
+    assert len(texts) == len(set(texts)), "a goal is listed twice"
+    assert all(g.why and g.kind for g in holdout), "every goal says why its answer is right and how it is phrased"
+
+
+def test_every_holdout_param_is_in_the_catalogue_section_of_its_target(holdout):
+    assert bs.unknown_params(holdout, CATALOG) == []
+    for g in holdout:
+        section = {"sysctl": "sysctl", "mosquitto": "mosquitto"}.get(g.target)
+        if section:
+            assert g.any_of, f"{g.goal}: a knob target must say which params are acceptable"
+            assert set(g.any_of + g.forbidden) <= set(CATALOG[section]), f"{g.goal}: params from another target"
+            assert not set(g.any_of) & set(g.forbidden), f"{g.goal}: a param both acceptable and forbidden"
+        else:
+            assert not g.any_of and not g.forbidden, f"{g.goal}: {g.target} has no catalogue params"
+
+
+def test_holdout_shares_no_goal_with_the_calibration_set(goals, holdout):
+    # a held-out goal that is also a calibration goal measures nothing about generalisation
+    assert not {g.goal.strip().lower() for g in goals} & {g.goal.strip().lower() for g in holdout}
+
+
+def test_the_script_scores_the_holdout_set(tmp_path):
+    out = tmp_path / "rows.json"
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--goals", str(HOLDOUT_FILE), "--target", "scheduler", "--json", str(out)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert f"goals from {HOLDOUT_FILE}" in proc.stdout
+    rows = json.loads(out.read_text())
+    assert len(rows) == sum(g.target == "scheduler" for g in bs.load_goals(HOLDOUT_FILE)) and rows
+    assert {r["expected"] for r in rows} == {"scheduler"}
+
+
 def test_unknown_params_finds_a_made_up_one():
     fake = [bs.Goal("g", "symptom", "sysctl", ("vm.swappiness", "vm.made_up"))]
     assert bs.unknown_params(fake, CATALOG) == ["g: vm.made_up"]
