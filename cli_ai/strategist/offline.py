@@ -53,6 +53,7 @@ GROUP_FRACTION = 0.45  # entries within this fraction of the best join the plan
 RUNNING_BONUS = 0.15  # a template whose service runs here gains this share of its score
 INSTALLED_BONUS = 0.05
 MAX_ENTRY_PARAMS = 5
+LEAD_TIE = 0.95  # entries scoring this close to the best count as tied for the lead
 OTHER_TARGET_CONTEXT = 1.0  # a target's template must score this much before its options are considered
 DECLINE_OVER_ENTRY = 0.6  # a "not for cli-ai" match wins over an entry scoring less than this many times it
 TRAINING = {"algorithm": "auto", "budget": 30}
@@ -263,15 +264,21 @@ class OfflineStrategist:
         params = [k["param"] for k in knobs]
         candidates = self._benchmarks_for(used, goal)
         try:
-            # the best-matching param that some benchmark can move leads
-            lead = next((p for p in params if moves_of(p)), params[0])
+            # The best-matching param leads: the benchmark must be one it moves. A
+            # near-tie (within LEAD_TIE) may lead instead when the best moves
+            # nothing; otherwise the plan is refused rather than tuning the
+            # runner-up in its place.
+            scores = {h.doc.name: h.score for h in used}
+            lead = next((p for p in params if moves_of(p) and scores.get(p, 0) >= LEAD_TIE * scores[params[0]]),
+                        params[0])
             bid, bench, bench_lines, warnings = choose_benchmark(candidates, params, profile, required=lead)
         except LookupError:
             from cli_ai.errors import BenchmarkCannotMeasure
 
             raise BenchmarkCannotMeasure(
-                f"no benchmark cli-ai runs can measure {', '.join(params)}; write a spec with a benchmark of your "
-                "own that does (`cli-ai examples` shows the shape)"
+                f"no benchmark cli-ai runs can measure {lead}, the param this goal points to "
+                f"({top.evidence()}), so no gain could be shown; write a spec with a benchmark of your own that "
+                "does (`cli-ai examples` shows the shape), or set it yourself (sysctl -w) on your own judgement"
             ) from None
         from cli_ai.strategist.relevance import moves_of
 

@@ -26,6 +26,7 @@ PROBE_IDS = {
     "inotify-instances": "probe_inotify_instances", "pids": "probe_pids", "keepalive": "probe_keepalive",
     "dirs": "probe_dirs", "semaphores": "probe_sem", "shm-segments": "probe_shm", "msg-queue": "probe_msg",
     "aio": "probe_aio", "udp-burst": "probe_udp", "connect-timeout": "probe_connect_timeout",
+    "dead-peer": "probe_dead_peer", "pipe-size": "probe_pipe_size",
 }
 
 

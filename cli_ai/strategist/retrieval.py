@@ -43,7 +43,7 @@ BENCHMARK_WORDS = {
     "fio_seqread": "fio sequential reads", "sysbench_cpu": "sysbench cpu", "sysbench_memory": "sysbench memory",
     "tcp_accept": "accept rate", "mqtt": "mqtt",
 }
-PHRASE_BONUS = 4.0  # per whole symptom quoted; about what three matching rare words give
+PHRASE_BONUS = 1.0  # per word of a whole symptom quoted (a longer message is more specific)
 MIN_PHRASE_WORDS = 3  # shorter symptoms ("syn flood") are ordinary words, left to BM25
 
 
@@ -167,7 +167,7 @@ class Index:
             # A whole symptom or error message quoted in the goal is the strongest
             # evidence there is ("too many open files" is fs.file-max's own message).
             phrases = tuple(p for p in self._phrases[i] if f" {p} " in goal_text)
-            score = float(score) + PHRASE_BONUS * len(phrases)
+            score = float(score) + PHRASE_BONUS * max((len(p.split()) for p in phrases), default=0)
             if score <= 0:
                 continue
             matched = tuple(by_stem[s] for s in known if s in self._token_sets[i])

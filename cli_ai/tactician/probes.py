@@ -28,7 +28,8 @@ import time
 from dataclasses import asdict, dataclass
 
 RESOURCES = ("maps", "files", "inotify-watches", "inotify-instances", "pids", "keepalive", "dirs",
-             "semaphores", "shm-segments", "msg-queue", "aio", "udp-burst", "connect-timeout")
+             "semaphores", "shm-segments", "msg-queue", "aio", "udp-burst", "connect-timeout", "dead-peer",
+             "pipe-size")
 MAX_COUNT = 4_194_304  # the catalogue's highest limit; a probe never asks for more
 
 
@@ -354,6 +355,59 @@ def probe_connect_timeout(count: int) -> tuple[int, str]:
 
 
 
+def probe_dead_peer(count: int) -> tuple[int, str]:
+    """`count` is how many seconds an idle connection to a dead peer may go
+    unnoticed: obtained is the seconds of that budget the kernel's keepalive
+    timers leave spare (tcp_keepalive_time + intvl * probes, read from a new
+    socket that asked for keepalive)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        idle = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE)
+        intvl = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL)
+        cnt = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT)
+    detect = idle + intvl * cnt
+    spare = max(0, count - detect)
+    return spare, "" if spare else f"a dead peer is noticed after {detect} s ({idle} + {intvl} x {cnt})"
+
+
+def probe_pipe_size(count: int) -> tuple[int, str]:
+    """Largest pipe buffer (KiB, up to `count` KiB) an unprivileged process gets
+    with F_SETPIPE_SZ: fs.pipe-max-size caps it (root is exempt, so the probe
+    asks from a child that has dropped to the user nobody)."""
+    import fcntl
+
+    setsz = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+    rd, wr = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: unprivileged, report the largest size granted through the exit status's pipe
+        got = 0
+        try:
+            if os.geteuid() == 0:
+                os.setgid(65534)
+                os.setuid(65534)
+            size = 4
+            while size <= count:
+                a, b = os.pipe()
+                try:
+                    fcntl.fcntl(a, setsz, size * 1024)
+                    got = size
+                except OSError:
+                    break
+                finally:
+                    os.close(a)
+                    os.close(b)
+                size *= 2
+        finally:
+            os.write(wr, str(got).encode())
+            os._exit(0)
+    os.close(wr)
+    data = os.read(rd, 64)
+    os.close(rd)
+    os.waitpid(pid, 0)
+    got = int(data or b"0")
+    return got, "" if got * 2 > count else "EPERM"
+
+
 PROBES = {
     "maps": probe_maps,
     "files": probe_files,
@@ -368,6 +422,8 @@ PROBES = {
     "aio": probe_aio,
     "udp-burst": probe_udp_burst,
     "connect-timeout": probe_connect_timeout,
+    "dead-peer": probe_dead_peer,
+    "pipe-size": probe_pipe_size,
 }
 
 
