@@ -145,15 +145,20 @@ def test_running_service_tips_the_balance(here):
         OfflineStrategist().plan(goal, here)
     with pytest.raises(GoalDeclined):  # no word of the goal points to a database
         OfflineStrategist().plan(goal, profile_with(here, services_running=["postgres"]))
-    # a near tie between readings the words support goes to the running service
-    goal2 = "slow writes to disk"
+    # a running service raises the reading the words already support, by a
+    # share of its own score: it tips a near tie, it does not override a clear lead
     mysql = profile_with(here, services_running=["mysql"])
-    assert OfflineStrategist().rank(goal2, here)[1][0][0].doc.name == "file_io"
-    assert OfflineStrategist().rank(goal2, mysql)[1][0][0].doc.name == "database_oltp"
-    assert OfflineStrategist().plan(goal2, here).template == "file_io"
-    plan = OfflineStrategist().plan(goal2, mysql)
+    tie = "writes to disk stall"  # database_oltp and file_io both fit
+    base = {t[0].doc.name: t[1] for t in OfflineStrategist().rank(tie, here)[1]}
+    tipped = {t[0].doc.name: t[1] for t in OfflineStrategist().rank(tie, mysql)[1]}
+    assert tipped["database_oltp"] == pytest.approx(base["database_oltp"] * (1 + offline_mod.RUNNING_BONUS), rel=1e-3)
+    assert tipped["file_io"] == base["file_io"]
+    plan = OfflineStrategist().plan(tie, mysql)
     assert plan.template == "database_oltp"
     assert "  mysql is running here (+" in "\n".join(plan.reasoning)
+    clear = "heavy writes to disk"  # bulk file I/O by its words, well ahead
+    assert OfflineStrategist().plan(clear, here).template == "file_io"
+    assert OfflineStrategist().plan(clear, mysql).template == "file_io"
 
 
 @pytest.mark.parametrize("goal", ["too many open files", "make my laptop battery last longer", "asdkjh qwe zzz"])

@@ -47,13 +47,14 @@ from cli_ai.strategist.profile import SystemProfile
 from cli_ai.strategist.retrieval import STOPWORDS, Hit, default_indexes, words
 
 MIN_TEMPLATE = 2.0  # a template's BM25 score below this is not a match
+MIN_TEMPLATE_ALONE = 1.5  # a template's floor when no catalogue entry matches
 MIN_ENTRY = 2.0  # nor is an entry's
 STRONG_ENTRY = 5.0  # an entry this well matched plans from the catalogue unless a template covers it
 GROUP_FRACTION = 0.45  # entries within this fraction of the best join the plan
 RUNNING_BONUS = 0.15  # a template whose service runs here gains this share of its score
 INSTALLED_BONUS = 0.05
 MAX_ENTRY_PARAMS = 5
-LEAD_TIE = 0.95  # entries scoring this close to the best count as tied for the lead
+LEAD_TIE = 0.8  # entries scoring this close to the best count as tied for the lead
 OTHER_TARGET_CONTEXT = 1.0  # a target's template must score this much before its options are considered
 DECLINE_OVER_ENTRY = 0.6  # a "not for cli-ai" match wins over an entry scoring less than this many times it
 TRAINING = {"algorithm": "auto", "budget": 30}
@@ -142,7 +143,10 @@ class OfflineStrategist:
             reasoning.append(f"best match: the {top_e.doc.target} option {top_e.doc.name} "
                              f"(score {top_e.score:g}): {top_e.evidence()}")
             return self._ready_spec(wl, goal, reasoning)
-        sysctl_t = next((t for t in templates if t[0].doc.target == "sysctl" and t[1] >= MIN_TEMPLATE), None)
+        # A template must score MIN_TEMPLATE to compete with matching entries; with
+        # no entry matching, a workload named in one word ("database") is enough.
+        floor = MIN_TEMPLATE if top_e is not None else MIN_TEMPLATE_ALONE
+        sysctl_t = next((t for t in templates if t[0].doc.target == "sysctl" and t[1] >= floor), None)
         if top_e is not None:
             # The template and the catalogue compete on the same evidence: a
             # template's score plus the matching entries it tunes, against the
@@ -302,8 +306,9 @@ class OfflineStrategist:
 
     @staticmethod
     def _benchmarks_for(used: list[Hit], goal: str) -> list[str]:
-        """Benchmark ids by how much matching evidence can move them; a tool or
-        service the goal names comes first."""
+        """Benchmark ids the matching entries can move: one whose tool or service
+        the goal names first, then the one whose description shares most of
+        the goal's words, then by how much matching evidence moves it."""
         from cli_ai.strategist.relevance import moves_of
 
         table = load_templates()[1]
@@ -312,12 +317,16 @@ class OfflineStrategist:
         for h in used:
             for bid in (moves_of(h.doc.name) or {}):
                 weight[bid] = weight.get(bid, 0.0) + h.score
+        content = set(content_words(goal))
+        named_here: dict[str, int] = {}
+        fits: dict[str, int] = {}
         for bid in weight:
             b = table.get(bid, {})
             named = {b.get("tool", "")} | set(b.get("needs_running") or [])
-            if goal_words & {w for n in named for w in words(n)}:
-                weight[bid] += 100.0
-        return sorted(weight, key=lambda b: (-weight[b], b))
+            named_here[bid] = int(bool(goal_words & {w for n in named for w in words(n)}))
+            # what the benchmark measures, in the goal's own words ("idle", "firewall")
+            fits[bid] = len(content & set(words(b.get("fits", ""))))
+        return sorted(weight, key=lambda b: (-named_here[b], -fits[b], -weight[b], b))
 
 
     # ------------------------------------------------------------------ targets with ready specs

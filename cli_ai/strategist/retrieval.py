@@ -32,7 +32,8 @@ make makes made help need needs want wants get gets got keep keeps kept go goes 
 machine machines box host hosts server servers system systems linux kernel setting settings config configuration
 performance perform performs work works working run runs running use using used thing things stuff way ways
 sometimes often always every still seem seems like also anything something everything someone now today
-low high once again starts start started seconds minutes hours quite bit
+low high once again starts start started seconds minutes hours quite bit workload workloads
+slow slower slowly sluggish
 """.split())
 
 _WORD = re.compile(r"[a-z0-9]+")
