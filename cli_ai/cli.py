@@ -324,12 +324,7 @@ def bench_tcp_accept(
 
     result = pipeline.bench_tcp_accept(connections=connections, concurrency=concurrency,
                                        accept_delay_ms=accept_delay_ms, timeout=timeout)
-    console = _console(json_mode=json_out)
-    if json_out:
-        console.json(result.__dict__)
-    else:
-        for line in result.lines():
-            console.info(line)
+    _console(json_mode=json_out).bench_result(result, json_out=json_out)
 
 
 @bench_app.command("probe")
@@ -343,12 +338,7 @@ def bench_probe(
     from cli_ai import pipeline
 
     result = pipeline.bench_probe(resource=resource, count=count)
-    console = _console(json_mode=json_out)
-    if json_out:
-        console.json(result.__dict__)
-    else:
-        for line in result.lines():
-            console.info(line)
+    _console(json_mode=json_out).bench_result(result, json_out=json_out)
 
 
 from cli_ai.autoscale.cli import autoscale_app  # noqa: E402  (typer only at import time)

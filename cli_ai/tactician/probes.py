@@ -54,6 +54,39 @@ def _errname(err: int) -> str:
     return errno.errorcode.get(err, str(err))
 
 
+class _Refused(Exception):
+    """The kernel refused one more unit; the message is the errno's name."""
+
+
+def _check(ret: int) -> int:
+    """A libc call's result, or _Refused with its errno."""
+    if ret < 0:
+        raise _Refused(_errname(ctypes.get_errno()))
+    return ret
+
+
+def _hold(count: int, acquire, release) -> tuple[int, str]:
+    """Take up to `count` units (`acquire(i)` returns a handle, or raises
+    _Refused / OSError when the kernel says no), then give every one back.
+    Returns (units obtained, why it stopped: "" when all were granted)."""
+    held: list = []
+    why = ""
+    try:
+        for i in range(count):
+            try:
+                held.append(acquire(i))
+            except _Refused as exc:
+                why = str(exc)
+                break
+            except OSError as exc:
+                why = _errname(exc.errno or 0)
+                break
+    finally:
+        for handle in held:
+            release(handle)
+    return len(held), why
+
+
 def probe_maps(count: int) -> tuple[int, str]:
     """Map `count` one-page areas; neighbours alternate protections so the
     kernel cannot merge them into one area (each counts against vm.max_map_count)."""
@@ -65,19 +98,14 @@ def probe_maps(count: int) -> tuple[int, str]:
     prot_r, prot_rw = 0x1, 0x3
     flags = 0x02 | 0x20  # MAP_PRIVATE | MAP_ANONYMOUS
     failed = ctypes.c_void_p(-1).value
-    areas: list[int] = []
-    why = ""
-    try:
-        for i in range(count):
-            addr = libc.mmap(None, page, prot_r if i % 2 else prot_rw, flags, -1, 0)
-            if addr in (None, failed):
-                why = _errname(ctypes.get_errno())
-                break
-            areas.append(addr)
-    finally:
-        for addr in areas:
-            libc.munmap(addr, page)
-    return len(areas), why
+
+    def acquire(i: int) -> int:
+        addr = libc.mmap(None, page, prot_r if i % 2 else prot_rw, flags, -1, 0)
+        if addr in (None, failed):
+            raise _Refused(_errname(ctypes.get_errno()))
+        return addr
+
+    return _hold(count, acquire, lambda addr: libc.munmap(addr, page))
 
 
 def probe_files(count: int) -> tuple[int, str]:
@@ -92,23 +120,13 @@ def probe_files(count: int) -> tuple[int, str]:
             break
         except (ValueError, OSError):
             continue
-    fds: list[int] = []
-    why = ""
     try:
-        for _ in range(count):
-            try:
-                fds.append(os.open(os.devnull, os.O_RDONLY))
-            except OSError as exc:
-                why = _errname(exc.errno or 0)
-                break
+        return _hold(count, lambda _: os.open(os.devnull, os.O_RDONLY), os.close)
     finally:
-        for fd in fds:
-            os.close(fd)
         try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
         except (ValueError, OSError):
             pass
-    return len(fds), why
 
 
 def _tree(root: str, count: int, per_dir: int = 1000) -> list[str]:
@@ -149,19 +167,7 @@ def probe_inotify_watches(count: int) -> tuple[int, str]:
 def probe_inotify_instances(count: int) -> tuple[int, str]:
     """Create `count` inotify instances: fs.inotify.max_user_instances caps it."""
     libc = _libc()
-    fds: list[int] = []
-    why = ""
-    try:
-        for _ in range(count):
-            fd = libc.inotify_init1(0o2000000)
-            if fd < 0:
-                why = _errname(ctypes.get_errno())
-                break
-            fds.append(fd)
-    finally:
-        for fd in fds:
-            os.close(fd)
-    return len(fds), why
+    return _hold(count, lambda _: _check(libc.inotify_init1(0o2000000)), os.close)
 
 
 def probe_pids(count: int) -> tuple[int, str]:
@@ -235,37 +241,15 @@ def probe_semaphores(count: int, per_set: int = 17) -> tuple[int, str]:
     """Create `count` System V semaphore sets of 17 (PostgreSQL's size):
     kernel.sem's SEMMNI (sets) and SEMMNS (semaphores) cap it."""
     libc = _libc()
-    ids: list[int] = []
-    why = ""
-    try:
-        for _ in range(count):
-            sid = libc.semget(IPC_PRIVATE, per_set, IPC_CREAT | 0o600)
-            if sid < 0:
-                why = _errname(ctypes.get_errno())
-                break
-            ids.append(sid)
-    finally:
-        for sid in ids:
-            libc.semctl(sid, 0, IPC_RMID)
-    return len(ids), why
+    return _hold(count, lambda _: _check(libc.semget(IPC_PRIVATE, per_set, IPC_CREAT | 0o600)),
+                 lambda sid: libc.semctl(sid, 0, IPC_RMID))
 
 
 def probe_shm_segments(count: int) -> tuple[int, str]:
     """Create `count` one-page System V shared memory segments: kernel.shmmni caps it."""
     libc = _libc()
-    ids: list[int] = []
-    why = ""
-    try:
-        for _ in range(count):
-            sid = libc.shmget(IPC_PRIVATE, ctypes.c_size_t(4096), IPC_CREAT | 0o600)
-            if sid < 0:
-                why = _errname(ctypes.get_errno())
-                break
-            ids.append(sid)
-    finally:
-        for sid in ids:
-            libc.shmctl(sid, IPC_RMID, None)
-    return len(ids), why
+    return _hold(count, lambda _: _check(libc.shmget(IPC_PRIVATE, ctypes.c_size_t(4096), IPC_CREAT | 0o600)),
+                 lambda sid: libc.shmctl(sid, IPC_RMID, None))
 
 
 def probe_msg_queue(count: int, size: int = 1024) -> tuple[int, str]:
