@@ -98,6 +98,43 @@ def test_holdout_shares_no_goal_with_the_calibration_set(goals, holdout):
     assert not {g.goal.strip().lower() for g in goals} & {g.goal.strip().lower() for g in holdout}
 
 
+HOLDOUT2_FILE = ROOT / "bench" / "strategist_goals_holdout2.json"
+
+
+@pytest.fixture(scope="module")
+def holdout2():
+    return bs.load_goals(HOLDOUT2_FILE)
+
+
+def test_holdout2_set_size_targets_and_declines(holdout2):
+    """The second held-out set (written without reading the other two, the templates or the knowledge text)."""
+    assert len(holdout2) >= 60
+    assert sum(g.target == "decline" for g in holdout2) >= 10
+    assert {g.target for g in holdout2} == set(bs.EXPECTED)
+    texts = [g.goal.strip().lower() for g in holdout2]
+    assert len(texts) == len(set(texts)), "a goal is listed twice"
+    assert all(g.why and g.kind for g in holdout2), "every goal says why its answer is right and how it is phrased"
+
+
+def test_every_holdout2_param_is_in_the_catalogue_section_of_its_target(holdout2):
+    assert bs.unknown_params(holdout2, CATALOG) == []
+    for g in holdout2:
+        section = {"sysctl": "sysctl", "mosquitto": "mosquitto"}.get(g.target)
+        if section:
+            assert g.any_of, f"{g.goal}: a knob target must say which params are acceptable"
+            assert set(g.any_of + g.forbidden) <= set(CATALOG[section]), f"{g.goal}: params from another target"
+            assert not set(g.any_of) & set(g.forbidden), f"{g.goal}: a param both acceptable and forbidden"
+        else:
+            assert not g.any_of and not g.forbidden, f"{g.goal}: {g.target} has no catalogue params"
+
+
+def test_holdout2_shares_no_goal_with_the_other_sets(goals, holdout, holdout2):
+    # a goal already in the calibration or first held-out set measures nothing new
+    mine = {g.goal.strip().lower() for g in holdout2}
+    assert not mine & {g.goal.strip().lower() for g in goals}
+    assert not mine & {g.goal.strip().lower() for g in holdout}
+
+
 def test_the_script_scores_the_holdout_set(tmp_path):
     out = tmp_path / "rows.json"
     proc = subprocess.run([sys.executable, str(SCRIPT), "--goals", str(HOLDOUT_FILE), "--target", "scheduler", "--json", str(out)],
