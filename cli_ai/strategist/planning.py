@@ -53,9 +53,11 @@ def compile_phrase(pattern: str) -> re.Pattern[str]:
 
 @dataclass(frozen=True)
 class Phrase:
+    """Words people use for a workload; the weight is how many times they
+    count in the template's text for retrieval (retrieval._template_text)."""
+
     pattern: str
     weight: float
-    regex: re.Pattern[str] = field(compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,7 @@ def load_templates() -> tuple[tuple[Workload, ...], dict[str, dict[str, Any]]]:
     data = json.loads(TEMPLATES_FILE.read_text(encoding="utf-8"))
     workloads = []
     for raw in data["workloads"]:
-        phrases = tuple(Phrase(p, float(w), compile_phrase(p)) for p, w in raw.get("phrases", []))
+        phrases = tuple(Phrase(p, float(w)) for p, w in raw.get("phrases", []))
         workloads.append(
             Workload(
                 id=raw["id"],
