@@ -327,11 +327,16 @@ def bench_tcp_accept(
     _console(json_mode=json_out).bench_result(result, json_out=json_out)
 
 
+from cli_ai.spec.builtin import PROBE_RESOURCES  # noqa: E402  (data only)
+
+PROBE_HELP = [f"{r.name} ({r.unit})" for r in PROBE_RESOURCES.values()]
+
+
 @bench_app.command("probe")
 @handled
 def bench_probe(
-    resource: str = typer.Option(..., "--resource", help="maps | files | inotify-watches | inotify-instances | pids | keepalive | dirs"),
-    count: int = typer.Option(..., "--count", min=1, help="Units to ask the kernel for (for keepalive: the idle timeout in seconds)."),
+    resource: str = typer.Option(..., "--resource", help="What to ask the kernel for: " + " | ".join(PROBE_HELP)),
+    count: int = typer.Option(..., "--count", help="How many units (see --resource for each one's unit)."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Capacity probe: ask the kernel for COUNT units of a limited resource; `obtained` is how many it granted."""

@@ -58,12 +58,13 @@ def test_maps_probe_gets_what_it_asks_for_below_the_limit():
     assert r["obtained"] == 2000 and r["fraction"] == 1.0 and r["stopped_by"] == ""
 
 
-def test_inotify_instances_probe_stops_at_the_limit():
+def test_inotify_instances_probe_stops_below_the_limit():
     with open("/proc/sys/fs/inotify/max_user_instances") as f:
         limit = int(f.read())
     r = probe("--resource", "inotify-instances", "--count", str(limit + 50))
-    # other programs of this user hold some instances: the probe gets at most the limit
-    assert 0 < r["obtained"] <= limit and r["stopped_by"] == "EMFILE"
+    # a reserve is left for other programs of this user (which also hold some)
+    assert 0 < r["obtained"] < limit
+    assert r["stopped_by"].startswith("reserve") or r["stopped_by"] == "EMFILE"
 
 
 @needs_netns

@@ -264,6 +264,10 @@ def _semantic_problems(data: dict[str, Any]) -> list[str]:
     if shape.benchmark:
         if not has_cmd and not has_args and bench.get("runner") not in BUILTIN_RUNNERS:
             out.append("benchmark_command: missing; give the benchmark as benchmark_command or benchmark.args")
+        if bench.get("runner") in BUILTIN_RUNNERS:
+            from cli_ai.spec.builtin import builtin_args_problems
+
+            out.extend(builtin_args_problems(bench["runner"], list(bench.get("args", []))))
         if "reward_metric" not in data:
             out.append("reward_metric: missing required field; name the number in the benchmark output to optimize")
         if has_cmd:

@@ -63,8 +63,9 @@ def _checked_relevance(result: PlanResult) -> PlanResult:
         result.spec = spec_from_dict(rel.spec_dict)
         result.warnings.extend(rel.notes)
     result.reasoning.extend(f"relevance: {n}" for n in rel.notes)
-    if rel.benchmark and not rel.dropped:
+    if rel.benchmark and not rel.notes:
         result.reasoning.append(f"relevance: every knob can move the benchmark ({rel.benchmark})")
+    result.warnings.extend(n for n in rel.notes if " only " in n)
     return result
 
 

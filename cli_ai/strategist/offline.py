@@ -23,6 +23,7 @@ entries, why this benchmark, and which of the goal's words matched nothing.
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,12 @@ EXAMPLE_GOALS = (
 def can_tune_text() -> str:
     return ("cli-ai tunes Linux kernel settings (sysctl: network, memory, files, scheduler limits), "
             "a Mosquitto MQTT broker, serverless autoscaling and request scheduling (simulated)")
+
+
+def one_line(text: str) -> str:
+    """A pasted log line as one line of text: control characters (tabs and
+    newlines included) become spaces, runs of spaces one (spec fields are one line)."""
+    return " ".join(re.sub(r"[\x00-\x1f\x7f-\x9f]", " ", text).split())
 
 
 def content_words(goal: str) -> list[str]:
@@ -198,15 +205,6 @@ class OfflineStrategist:
             matched.update(words(" ".join(h.phrases)))
         return [w for w in content_words(goal) if w not in matched]
 
-    def _covers(self, wl: Workload, hit: Hit, profile: SystemProfile) -> bool:
-        """Whether the template tunes this entry against a benchmark it can move."""
-        from cli_ai.strategist.relevance import moves_of
-
-        if hit.doc.name not in {t["param"] for t in wl.params}:
-            return False
-        moves = moves_of(hit.doc.name)
-        return moves is None or any(b in moves for b in wl.benchmarks)
-
     def _decline(self, goal: str, entries: list[Hit], templates, reason: Hit | None = None) -> GoalDeclined:
         near = [h for h in entries[:2]] + [t[0] for t in templates[:1]]
         closest = "; ".join(f"{h.doc.name} ({h.score:g}: {h.evidence()})" for h in near if h.score > 0)
@@ -298,7 +296,7 @@ class OfflineStrategist:
         if left:
             reasoning.append(f"left out: the words {', '.join(repr(w) for w in left)} matched nothing this plan tunes")
         return self._finish(
-            workload_name=f"{top.doc.name} ({_clip(goal.strip(), 60)})",
+            workload_name=f"{top.doc.name} ({_clip(one_line(goal), 60)})",
             summary=f"the catalogue entries that match the goal best, led by {top.doc.name}",
             knobs=keep, skipped=skipped, bid=bid, bench=bench, bench_lines=bench_lines, warnings=warnings,
             goal=goal, profile=profile, reasoning=reasoning, template=None, caveat=None,
@@ -423,7 +421,7 @@ class OfflineStrategist:
         runner = bench["runner"]
         args = _substitute(list(bench.get("args", [])), profile)
         reasoning.append(f"benchmark: {runner} [{bid}]: {bench.get('fits', '')}; reward metric {bench['metric']}; "
-                         f"every planned knob can move it (catalogue)")
+                         f"the catalogue says every planned knob can move it")
         reasoning.extend(bench_lines)
         if bench.get("note"):
             reasoning.append(f"  note: {bench['note']}")
@@ -437,7 +435,7 @@ class OfflineStrategist:
             training["budget"] = 40 if runner == "tcp-accept" else 20
         spec_dict: dict[str, Any] = {
             "workload_name": workload_name,
-            "description": f"Planned offline for the goal {_clip(goal.strip(), 300)!r}: {summary}.",
+            "description": f"Planned offline for the goal {_clip(one_line(goal), 300)!r}: {summary}.",
             "target": "sysctl",
             "reward_metric": bench["metric"],
             "metric_direction": "maximize",

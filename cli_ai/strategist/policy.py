@@ -16,6 +16,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from cli_ai.spec import TuningSpec, strip_trailing_redirect
+from cli_ai.spec.builtin import TCP_ACCEPT_OPTIONS
 
 RUNNERS = ("pgbench", "wrk", "sysbench", "redis-benchmark", "fio", "tcp-accept", "probe")
 # The numbers each runner's parser reports (cli_ai/tactician/benchmarks/),
@@ -29,7 +30,6 @@ RUNNER_METRICS: dict[str, tuple[str, ...]] = {
     "tcp-accept": ("connections_per_second",),
     "probe": ("obtained", "fraction"),
 }
-TCP_ACCEPT_OPTIONS = ("--connections", "--concurrency", "--accept-delay-ms", "--timeout")
 
 
 @dataclass(frozen=True)
@@ -311,45 +311,15 @@ def _fio(where: str, args: list[str], goal: str = "") -> list[str]:
 
 
 def _tcp_accept(where: str, args: list[str], goal: str = "") -> list[str]:
-    problems: list[str] = []
-    i = 0
-    while i < len(args):
-        name, eq, value = args[i].partition("=")
-        if name not in TCP_ACCEPT_OPTIONS:
-            problems.append(f"{where}: tcp-accept option {args[i]!r} is not one of {', '.join(TCP_ACCEPT_OPTIONS)}")
-            i += 1
-            continue
-        if not eq:
-            i += 1
-            value = args[i] if i < len(args) else ""
-        if not _is_number(value) or value.startswith("-"):
-            problems.append(f"{where}: tcp-accept {name} needs a positive number, got {value!r}")
-        i += 1
-    return problems
+    from cli_ai.spec.builtin import tcp_accept_problems
+
+    return tcp_accept_problems(args, where)
 
 
 def _probe(where: str, args: list[str], goal: str = "") -> list[str]:
-    from cli_ai.tactician.probes import MAX_COUNT, RESOURCES
+    from cli_ai.spec.builtin import parse_probe_args
 
-    problems: list[str] = []
-    seen: dict[str, str] = {}
-    i = 0
-    while i < len(args):
-        name, eq, value = args[i].partition("=")
-        if not eq:
-            i += 1
-            value = args[i] if i < len(args) else ""
-        seen[name] = value
-        i += 1
-    for name in seen:
-        if name not in ("--resource", "--count"):
-            problems.append(f"{where}: probe option {name!r} is not one of --resource, --count")
-    if seen.get("--resource") not in RESOURCES:
-        problems.append(f"{where}: probe --resource must be one of {', '.join(RESOURCES)}")
-    count = seen.get("--count", "")
-    if not count.isdigit() or not 1 <= int(count) <= MAX_COUNT:
-        problems.append(f"{where}: probe --count needs a whole number from 1 to {MAX_COUNT}, got {count!r}")
-    return problems
+    return parse_probe_args(args, where)[2]
 
 
 CHECKERS = {

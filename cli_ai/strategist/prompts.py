@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from cli_ai.safety.catalog import CatalogEntry, load_catalog
+from cli_ai.spec.builtin import PROBE_RESOURCES
 from cli_ai.strategist.policy import RUNNER_METRICS
 from cli_ai.strategist.profile import SystemProfile
 
@@ -56,9 +57,9 @@ RUNNER_GUIDE = {
     '"--runtime=20", "--time_based", "--ioengine=psync", "--unlink=1", "--output-format=json"] '
     "(fio writes in a private directory of its own: never --directory, --filename, --output or --exec_*; "
     "--name is a plain name)",
-    "probe": 'args ["--resource", "<maps|files|inotify-watches|inotify-instances|pids|keepalive|dirs>", '
-    '"--count", "<N>"]: cli-ai\'s built-in capacity probe asks the kernel for N units and reports how many it '
-    'granted (for keepalive, N is the idle timeout in seconds)',
+    "probe": 'args ["--resource", "<resource>", "--count", "<N>"]: cli-ai\'s built-in capacity probe asks the '
+    "kernel for N units and reports how many it granted; resources (unit of N): "
+    + "; ".join(f"{r.name} ({r.unit})" for r in PROBE_RESOURCES.values()),
     "tcp-accept": "no args needed (optional --connections N, --concurrency N, --accept-delay-ms X, --timeout X): "
     "an accept storm over loopback whose rate depends on the listen backlog and SYN handling",
 }

@@ -62,12 +62,10 @@ def benchmark_id(spec_dict: dict[str, Any]) -> str | None:
     if runner == "tcp-accept":
         return "tcp_accept"
     if runner == "probe":
-        for i, a in enumerate(args):
-            value = a.split("=", 1)[1] if a.startswith("--resource=") else (
-                args[i + 1] if a == "--resource" and i + 1 < len(args) else None)
-            if value is not None:
-                return PROBE_IDS.get(value)
-        return None
+        from cli_ai.spec.builtin import parse_probe_args
+
+        resource, _, problems = parse_probe_args(args)
+        return None if problems or resource is None else PROBE_IDS.get(resource)
     if runner == "sysbench":
         mode = next((a for a in args if not a.startswith("-")), "")
         return {"cpu": "sysbench_cpu", "memory": "sysbench_memory"}.get(mode)
@@ -79,6 +77,25 @@ def benchmark_id(spec_dict: dict[str, Any]) -> str | None:
             return "fio_seqwrite"
         return "fio_seqread"
     return None
+
+
+def _conditions() -> dict[str, dict[str, str]]:
+    """param -> {benchmark id: the condition under which it moves it}."""
+    import json
+
+    data = json.loads(CATALOG_FILE.read_text(encoding="utf-8"))
+    return {name: dict((raw.get("knowledge") or {}).get("moves_when", {})) for name, raw in data.get("sysctl", {}).items()}
+
+
+_CONDITIONS: dict[str, dict[str, str]] | None = None
+
+
+def condition_notes(params: list[str], bid: str) -> list[str]:
+    """What must hold for these params to move this benchmark (empty: nothing)."""
+    global _CONDITIONS
+    if _CONDITIONS is None:
+        _CONDITIONS = _conditions()
+    return [f"{p} moves {bid} only {_CONDITIONS[p][bid]}" for p in params if bid in _CONDITIONS.get(p, {})]
 
 
 def _moves() -> dict[str, dict[str, str] | None]:
@@ -153,6 +170,7 @@ def check_relevance(spec_dict: dict[str, Any], *, describe=None) -> Relevance:
             + (f"measure them with {how}" if how else "no benchmark cli-ai runs measures them; "
                "write a spec with a benchmark of your own that does (target \"sysctl\", runner \"command\")")
         )
+    result.notes.extend(condition_notes(result.kept, bid))
     if result.dropped:
         new = copy.deepcopy(spec_dict)
         new["action_space"] = kept_knobs
@@ -160,4 +178,4 @@ def check_relevance(spec_dict: dict[str, Any], *, describe=None) -> Relevance:
     return result
 
 
-__all__ = ["benchmark_id", "check_relevance", "suggest_benchmark", "moves_of", "Relevance", "PROBE_IDS"]
+__all__ = ["benchmark_id", "check_relevance", "condition_notes", "suggest_benchmark", "moves_of", "Relevance", "PROBE_IDS"]

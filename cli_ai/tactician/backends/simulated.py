@@ -8,6 +8,8 @@ from cli_ai.errors import BackendWriteError
 from cli_ai.core.backend import Backend, Value
 from cli_ai.safety.constraints import exclusive_twin
 
+ALWAYS_ZEROES_TWIN = ("vm.dirty_background_ratio", "vm.dirty_background_bytes")
+
 
 class SimulatedBackend(Backend):
     """Keeps values in a dict. Nothing outside the process is touched.
@@ -44,8 +46,11 @@ class SimulatedBackend(Backend):
             if reason:
                 raise BackendWriteError(f"{name}: {reason}")
             twin = exclusive_twin(name)
-            if twin is not None and twin in self.values and self.values.get(name) != value:
-                self.values[twin] = 0  # mm/page-writeback.c: dirty_bytes_handler() and the other three
+            # mm/page-writeback.c: dirty_ratio_handler() and dirty_bytes_handler() zero
+            # the twin when the value changes; the two background handlers on every write
+            changed = self.values.get(name) != value
+            if twin is not None and twin in self.values and (changed or name in ALWAYS_ZEROES_TWIN):
+                self.values[twin] = 0
             self.values[name] = value
         self.writes.append(dict(values))
 
