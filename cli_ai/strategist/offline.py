@@ -50,7 +50,7 @@ from cli_ai.strategist.retrieval import STOPWORDS, Hit, default_indexes, words
 MIN_TEMPLATE = 2.0  # a template's BM25 score below this is not a match
 MIN_TEMPLATE_ALONE = 1.5  # a template's floor when no catalogue entry matches
 MIN_ENTRY = 2.0  # nor is an entry's
-STRONG_ENTRY = 5.0  # an entry this well matched plans from the catalogue unless a template covers it
+STRONG_ENTRY = 4.0  # an entry this well matched plans from the catalogue unless a template covers it
 GROUP_FRACTION = 0.45  # entries within this fraction of the best join the plan
 RUNNING_BONUS = 0.15  # a template whose service runs here gains this share of its score
 INSTALLED_BONUS = 0.05
