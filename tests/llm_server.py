@@ -73,6 +73,15 @@ class Request:
         return rf.get("type") if isinstance(rf, dict) else None
 
 
+def listening_socket() -> socket.socket:
+    """A TCP socket listening on 127.0.0.1 (a free port): a server for a planned
+    benchmark to find (plan_rules connects and closes). The caller closes it."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    s.listen(64)
+    return s
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
