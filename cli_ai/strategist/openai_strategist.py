@@ -79,6 +79,26 @@ def remembered_format(base_url: str, model: str) -> str | None:
     return found.response_format if found else None
 
 
+def describe_requests(base_url: str | None = None, model: str | None = None) -> str:
+    """What a plan's requests to the configured endpoint will do (for `cli-ai doctor`):
+    the wait policy, the token cap, the response format and where it comes from."""
+    import os
+
+    base_url = base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+    model = model or os.environ.get("CLI_AI_MODEL") or DEFAULT_MODEL
+    try:
+        pinned = pinned_format(None)
+    except CliAiError as exc:
+        return str(exc)
+    if pinned:
+        fmt = f"response format {pinned} (pinned by CLI_AI_RESPONSE_FORMAT)"
+    else:
+        known = remembered_format(base_url, model)
+        fmt = (f"response format {known} (what {model} accepted last; pin one with --response-format)" if known
+               else "response format tried in the order " + ", ".join(FORMATS) + " and remembered")
+    return f"{wait_policy(base_url).describe()}; answers capped at {max_tokens_for_spec()} tokens; {fmt}"
+
+
 class OpenAIStrategist:
     """Plans with an LLM behind an OpenAI-compatible endpoint."""
 

@@ -24,6 +24,7 @@ from typing import Callable, Iterable
 from urllib.parse import urlsplit
 
 from cli_ai.spec import TuningSpec
+from cli_ai.strategist.policy import PGBENCH, SYSBENCH_TESTS
 
 #: The prompt's rule 2 ("Tune 2 to 6 params"); prompts.SYSTEM_PROMPT states the same numbers.
 MIN_PARAMS = 2
@@ -110,6 +111,19 @@ def _option(args: list[str], shorts: Iterable[str], longs: Iterable[str]) -> str
     return found
 
 
+def _positional(args: list[str], value_opts: frozenset[str]) -> list[str]:
+    """The arguments that are neither options nor an option's separate value."""
+    out, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg.startswith("-"):
+            skip = arg in value_opts  # "-h HOST"; "-hHOST" and "--host=HOST" carry their value
+        else:
+            out.append(arg)
+    return out
+
+
 def _port(text: str | None, default: int) -> int | None:
     if text is None:
         return default
@@ -136,7 +150,7 @@ def _pgbench(where: str, args: list[str], probe: Probe) -> list[str]:
     if port is None:
         return [f"{where}: pgbench -p must be a port number 1-65535"]
     host = _option(args, ("-h",), ("--host",)) or os.environ.get("PGHOST")
-    dbname = next((a for a in args if not a.startswith("-")), None)
+    dbname = next(iter(_positional(args, PGBENCH.value_opts)), None)
     db = f"for database {dbname!r} " if dbname else ""
     if host and not host.startswith("/"):
         if tcp_listens(host, port, probe.timeout):
@@ -179,7 +193,7 @@ def _redis(where: str, args: list[str], probe: Probe) -> list[str]:
 
 
 def _sysbench(where: str, args: list[str], probe: Probe) -> list[str]:
-    test = next((a for a in args if not a.startswith("-")), "")
+    test = next((a for a in args if a in SYSBENCH_TESTS), "")
     if not test.startswith(SYSBENCH_DB_PREFIXES):
         return []
     driver = _option(args, (), ("--db-driver",)) or "mysql"

@@ -77,7 +77,7 @@ def refine_problems(data: Any, problems: list[str]) -> list[str]:
     for p in problems:
         m = re.match(r"action_space\[(\d+)\][.:\[]", p)
         if m and int(m.group(1)) in misuse:
-            line = misuse.pop(int(m.group(1)))
+            line = misuse[int(m.group(1))]  # every schema line of that entry becomes this one
         else:
             line = without_clamp_hint(p)
             line = re.sub(r",? or (pass|use) --clamp[^;]*", "", line)
@@ -85,7 +85,7 @@ def refine_problems(data: Any, problems: list[str]) -> list[str]:
                 line = line.replace(schema_runners, ", ".join(RUNNERS))
         if line not in out:
             out.append(line)
-    return out + [line for line in misuse.values() if line not in out]
+    return out + [line for line in misuse.values() if line not in out]  # entries the schema let pass
 
 
 def answer_key(content: str | None, data: Any) -> str:
