@@ -334,12 +334,21 @@ def bench_tcp_accept(
 
     result = pipeline.bench_tcp_accept(connections=connections, concurrency=concurrency,
                                        accept_delay_ms=accept_delay_ms, timeout=timeout)
-    console = _console(json_mode=json_out)
-    if json_out:
-        console.json(result.__dict__)
-    else:
-        for line in result.lines():
-            console.info(line)
+    _console(json_mode=json_out).bench_result(result, json_out=json_out)
+
+
+@bench_app.command("probe")
+@handled
+def bench_probe(
+    resource: str = typer.Option(..., "--resource", help="maps | files | inotify-watches | inotify-instances | pids | keepalive | dirs"),
+    count: int = typer.Option(..., "--count", min=1, help="Units to ask the kernel for (for keepalive: the idle timeout in seconds)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Capacity probe: ask the kernel for COUNT units of a limited resource; `obtained` is how many it granted."""
+    from cli_ai import pipeline
+
+    result = pipeline.bench_probe(resource=resource, count=count)
+    _console(json_mode=json_out).bench_result(result, json_out=json_out)
 
 
 from cli_ai.autoscale.cli import autoscale_app  # noqa: E402  (typer only at import time)

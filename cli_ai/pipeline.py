@@ -177,6 +177,17 @@ def bench_tcp_accept(*, connections: int, concurrency: int, accept_delay_ms: flo
     return result
 
 
+def bench_probe(*, resource: str, count: int):
+    """`cli-ai bench probe`: one capacity probe (tactician/probes.py)."""
+    from cli_ai.errors import BadInputError
+    from cli_ai.tactician.probes import run_probe
+
+    try:
+        return run_probe(resource, count)
+    except ValueError as exc:
+        raise BadInputError(str(exc)) from None
+
+
 def rollback(*, force: bool = False, discard: bool = False, allow_out_of_range: bool = False):
     """`cli-ai rollback`: restore a left-over journal (see safety.guard.rollback)."""
     from cli_ai.safety.guard import rollback as _rollback

@@ -148,8 +148,11 @@ def test_good_answer_is_planned_with_structured_output(llm, profile):
     prompt = user["content"]
     assert "GOAL: my postgres stalls on writes" in prompt
     assert "MACHINE PROFILE" in prompt and f"kernel {profile.kernel}" in prompt
-    relevant = prompt.split("Most relevant to this goal")[1].split("Also allowed:")[0]
-    assert "vm.dirty_ratio | int | safe 1..40" in relevant  # catalogue entries with their safe ranges
+    relevant = prompt.split("SAFETY CATALOGUE: the entries that match this goal")[1].split("BENCHMARK RUNNERS")[0]
+    # the retrieved catalogue entries with their safe ranges, symptoms and the benchmarks they move
+    assert "vm.dirty_ratio | int | safe 1..40" in relevant
+    assert "write stalls" in relevant and "fio_randwrite_sync" in relevant
+    assert "net.core.somaxconn" not in relevant  # not a long list of every entry
     for absent in profile.absent_sysctls or ():
         assert f"- {absent} |" not in prompt  # not offered
         assert absent in prompt.split("Absent on this kernel (never use):")[1]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cli_ai.errors import BadInputError, StrategistError
+from cli_ai.errors import BadInputError, BenchmarkCannotMeasure, GoalDeclined, StrategistError
 from cli_ai.strategist.base import (
     EndpointError,
     NoUsableAnswerError,
@@ -35,6 +35,36 @@ def _checked_offline(result: PlanResult, *, dry_run: bool) -> PlanResult:
     if verdict.problems:
         headline = f"the offline plan ({result.template}) fails cli-ai's own checks on this machine"
         raise StrategistError(headline, problems=[headline + ":"] + verdict.problems)
+    return result
+
+
+def _checked_relevance(result: PlanResult) -> PlanResult:
+    """Issue 16 item 4, for every plan: drop the knobs that cannot move the
+    benchmark (with a note), refuse one whose knobs none can (BenchmarkCannotMeasure)."""
+    from cli_ai.spec import spec_from_dict
+    from cli_ai.strategist.relevance import check_relevance
+    from cli_ai.targets import get_target
+
+    if get_target(result.spec.target).planning != "templates":
+        return result
+
+    def describe(bid: str) -> str:
+        from cli_ai.strategist.planning import load_templates
+
+        b = load_templates()[1].get(bid)
+        if b is None:
+            return bid
+        args = " ".join(b.get("args", []))
+        return f'{{"runner": "{b["runner"]}"' + (f', "args": {b.get("args")}' if args else "") + "}"
+
+    rel = check_relevance(result.spec_dict, describe=describe)
+    if rel.dropped:
+        result.spec_dict = rel.spec_dict
+        result.spec = spec_from_dict(rel.spec_dict)
+        result.warnings.extend(rel.notes)
+    result.reasoning.extend(f"relevance: {n}" for n in rel.notes)
+    if rel.benchmark and not rel.dropped:
+        result.reasoning.append(f"relevance: every knob can move the benchmark ({rel.benchmark})")
     return result
 
 
@@ -72,12 +102,13 @@ def make_plan(
     from cli_ai.strategist.offline import OfflineStrategist
 
     def offline() -> PlanResult:
-        return _checked_offline(OfflineStrategist(examples_dir=examples_dir).plan(goal, profile), dry_run=dry_run)
+        return _checked_relevance(
+            _checked_offline(OfflineStrategist(examples_dir=examples_dir).plan(goal, profile), dry_run=dry_run))
 
     def llm() -> PlanResult:
         from cli_ai.strategist.openai_strategist import OpenAIStrategist
 
-        return OpenAIStrategist(
+        return _checked_relevance(OpenAIStrategist(
             model=model,
             base_url=base_url,
             api_key=api_key,
@@ -87,7 +118,7 @@ def make_plan(
             retry_backoff=retry_backoff,
             response_format=response_format,
             dry_run=dry_run,
-        ).plan(goal, profile)
+        ).plan(goal, profile))
 
     if provider == "offline":
         return offline()
@@ -102,7 +133,7 @@ def make_plan(
         return result
     try:
         return llm()
-    except (EndpointError, NoUsableAnswerError) as exc:
+    except (EndpointError, NoUsableAnswerError, BenchmarkCannotMeasure) as exc:
         result = offline()
         kept = getattr(exc, "failed_plan_file", None)
         where = f" (every round of it is in {kept})" if kept else ""
@@ -119,6 +150,8 @@ __all__ = [
     "SystemProfile",
     "gather_profile",
     "StrategistError",
+    "GoalDeclined",
+    "BenchmarkCannotMeasure",
     "EndpointError",
     "NoUsableAnswerError",
     "UnsafeAnswerError",

@@ -58,6 +58,7 @@ from cli_ai.strategist.negotiation import (
     server_message,
 )
 from cli_ai.strategist.profile import SystemProfile
+from cli_ai.strategist.ready import ready_spec_for_answer
 from cli_ai.strategist.prompts import build_messages, echo_answer, repair_message, response_schema
 from cli_ai.strategist.repair import answer_key, refine_problems
 from cli_ai.strategist.transcript import Round, Transcript, write_failed_plan
@@ -425,7 +426,12 @@ class OpenAIStrategist:
                                     "the spec only, no prose, and a description of one or two sentences")
                 unsafe = False
             else:
-                verdict = assess_spec(data, dry_run=self.dry_run, proc_root=self.proc_root, goal=goal, rules=True)
+                # {"target": "mosquitto"} and the like: that target's ready spec (issue 16)
+                ready = ready_spec_for_answer(data)
+                data = ready if ready is not None else data
+                # a ready spec is curated: neither the policy nor the prompt's rules apply to it
+                verdict = assess_spec(data, dry_run=self.dry_run, proc_root=self.proc_root, goal=goal,
+                                      policy=ready is None, rules=ready is None)
                 problems = refine_problems(data, verdict.problems)
                 unsafe = verdict.unsafe
             record.problems = [self.scrub(p) for p in problems]

@@ -24,6 +24,7 @@ from typing import Callable, Iterable
 from urllib.parse import urlsplit
 
 from cli_ai.spec import TuningSpec
+from cli_ai.spec.model import BUILTIN_RUNNERS  # tcp-accept, probe: cli-ai's own, always runnable
 from cli_ai.strategist.policy import PGBENCH, SYSBENCH_TESTS
 
 #: The prompt's rule 2 ("Tune 2 to 6 params"); prompts.SYSTEM_PROMPT states the same numbers.
@@ -32,7 +33,6 @@ MAX_PARAMS = 6
 PROBE_TIMEOUT_S = 1.0
 PG_SOCKET_DIRS = ("/var/run/postgresql", "/run/postgresql", "/tmp")
 MYSQL_SOCKETS = ("/run/mysqld/mysqld.sock", "/var/run/mysqld/mysqld.sock")
-BUILTIN_RUNNERS = ("tcp-accept",)
 # sysbench's tests that need a database server (the rest run on their own).
 SYSBENCH_DB_PREFIXES = ("oltp_", "select_random_", "bulk_insert")
 FALLBACK = 'or use {"runner": "tcp-accept"} (built in, needs no server)'

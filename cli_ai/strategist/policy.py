@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from cli_ai.spec import TuningSpec, strip_trailing_redirect
 
-RUNNERS = ("pgbench", "wrk", "sysbench", "redis-benchmark", "fio", "tcp-accept")
+RUNNERS = ("pgbench", "wrk", "sysbench", "redis-benchmark", "fio", "tcp-accept", "probe")
 # The numbers each runner's parser reports (cli_ai/tactician/benchmarks/),
 # preferred name first; all throughputs, so higher is better.
 RUNNER_METRICS: dict[str, tuple[str, ...]] = {
@@ -27,6 +27,7 @@ RUNNER_METRICS: dict[str, tuple[str, ...]] = {
     "redis-benchmark": ("requests_per_second", "rps"),
     "fio": ("write_iops", "read_iops", "iops", "write_bw_kib_s", "read_bw_kib_s", "bw_kib_s"),
     "tcp-accept": ("connections_per_second",),
+    "probe": ("obtained", "fraction"),
 }
 TCP_ACCEPT_OPTIONS = ("--connections", "--concurrency", "--accept-delay-ms", "--timeout")
 
@@ -327,6 +328,30 @@ def _tcp_accept(where: str, args: list[str], goal: str = "") -> list[str]:
     return problems
 
 
+def _probe(where: str, args: list[str], goal: str = "") -> list[str]:
+    from cli_ai.tactician.probes import MAX_COUNT, RESOURCES
+
+    problems: list[str] = []
+    seen: dict[str, str] = {}
+    i = 0
+    while i < len(args):
+        name, eq, value = args[i].partition("=")
+        if not eq:
+            i += 1
+            value = args[i] if i < len(args) else ""
+        seen[name] = value
+        i += 1
+    for name in seen:
+        if name not in ("--resource", "--count"):
+            problems.append(f"{where}: probe option {name!r} is not one of --resource, --count")
+    if seen.get("--resource") not in RESOURCES:
+        problems.append(f"{where}: probe --resource must be one of {', '.join(RESOURCES)}")
+    count = seen.get("--count", "")
+    if not count.isdigit() or not 1 <= int(count) <= MAX_COUNT:
+        problems.append(f"{where}: probe --count needs a whole number from 1 to {MAX_COUNT}, got {count!r}")
+    return problems
+
+
 CHECKERS = {
     "pgbench": _pgbench,
     "wrk": _wrk,
@@ -334,6 +359,7 @@ CHECKERS = {
     "sysbench": _sysbench,
     "fio": _fio,
     "tcp-accept": _tcp_accept,
+    "probe": _probe,
 }
 
 
@@ -358,8 +384,8 @@ def plan_policy_problems(spec: TuningSpec, *, skip_args: bool = False, goal: str
         return problems
     found = benchmark_argv(spec)
     if found is None:
-        if spec.benchmark is not None and spec.benchmark.runner == "tcp-accept":
-            found = ("tcp-accept", [])
+        if spec.benchmark is not None and spec.benchmark.runner in ("tcp-accept", "probe"):
+            found = (spec.benchmark.runner, list(spec.benchmark.args or ()))
         else:
             return problems  # a missing benchmark is a schema problem, reported there
     program, args = found
