@@ -273,6 +273,8 @@ def test_pgbench_without_a_server_and_tools_that_are_not_installed(tmp_path):
     builtin = good("1")
     builtin.update(reward_metric="connections_per_second", benchmark={"runner": "tcp-accept"})
     assert plan_rule_problems(_spec(builtin), probe=nowhere) == []
+    builtin.update(reward_metric="obtained", benchmark={"runner": "probe", "args": ["--resource", "files", "--count", "100"]})
+    assert plan_rule_problems(_spec(builtin), probe=nowhere) == []  # cli-ai's own probe needs no tool
     assert plan_rule_problems(_spec(spec), runnable=False) == []  # a dry run measures nothing
 
 

@@ -214,6 +214,34 @@ def forget_process_choices() -> None:
     _PROCESS.clear()
 
 
+def remembered_format(base_url: str, model: str) -> str | None:
+    """The response format remembered for this endpoint and model (this process, else the state file)."""
+    from cli_ai.strategist.endpoint import display_url
+
+    found = EndpointMemory().get((display_url(base_url), model))
+    return found.response_format if found else None
+
+
+def describe_requests(base_url: str | None = None, model: str | None = None) -> str:
+    """What a plan's requests to the configured endpoint will do (for `cli-ai doctor`):
+    the wait policy, the token cap, the response format and where it comes from."""
+    from cli_ai.strategist.endpoint import DEFAULT_BASE_URL, DEFAULT_MODEL, wait_policy
+
+    base_url = base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+    model = model or os.environ.get("CLI_AI_MODEL") or DEFAULT_MODEL
+    try:
+        pinned = pinned_format(None)
+    except BadInputError as exc:
+        return str(exc)
+    if pinned:
+        fmt = f"response format {pinned} (pinned by CLI_AI_RESPONSE_FORMAT)"
+    else:
+        known = remembered_format(base_url, model)
+        fmt = (f"response format {known} (what {model} accepted last; pin one with --response-format)" if known
+               else "response format tried in the order " + ", ".join(FORMATS) + " and remembered")
+    return f"{wait_policy(base_url).describe()}; answers capped at {max_tokens_for_spec()} tokens; {fmt}"
+
+
 # --------------------------------------------------------------------------- sizes
 
 
@@ -245,4 +273,5 @@ def max_tokens_for_spec() -> int:
 
 
 __all__ = ["FORMATS", "FORMAT_ENV", "pinned_format", "server_message", "names_response_format", "EndpointMemory",
-           "Choices", "parse_memory", "forget_process_choices", "max_tokens_for_spec"]
+           "Choices", "parse_memory", "forget_process_choices", "max_tokens_for_spec", "remembered_format",
+           "describe_requests"]

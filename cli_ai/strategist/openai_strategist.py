@@ -47,9 +47,11 @@ from cli_ai.strategist.endpoint import (  # noqa: F401  (public names)
     resolve_endpoint,
     wait_policy,
 )
-from cli_ai.strategist.negotiation import (
+from cli_ai.strategist.negotiation import (  # noqa: F401  (public names)
     FORMATS,
     EndpointMemory,
+    describe_requests,
+    remembered_format,
     forget_process_choices,
     max_tokens_for_spec,
     names_parameter,
@@ -72,32 +74,6 @@ MAX_RETRY_AFTER = 60.0
 def forget_format_choices() -> None:
     """Forget what endpoints accepted in this process (for tests); the state file stays."""
     forget_process_choices()
-
-
-def remembered_format(base_url: str, model: str) -> str | None:
-    """The response format remembered for this endpoint and model (this process, else the state file)."""
-    found = EndpointMemory().get((display_url(base_url), model))
-    return found.response_format if found else None
-
-
-def describe_requests(base_url: str | None = None, model: str | None = None) -> str:
-    """What a plan's requests to the configured endpoint will do (for `cli-ai doctor`):
-    the wait policy, the token cap, the response format and where it comes from."""
-    import os
-
-    base_url = base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
-    model = model or os.environ.get("CLI_AI_MODEL") or DEFAULT_MODEL
-    try:
-        pinned = pinned_format(None)
-    except CliAiError as exc:
-        return str(exc)
-    if pinned:
-        fmt = f"response format {pinned} (pinned by CLI_AI_RESPONSE_FORMAT)"
-    else:
-        known = remembered_format(base_url, model)
-        fmt = (f"response format {known} (what {model} accepted last; pin one with --response-format)" if known
-               else "response format tried in the order " + ", ".join(FORMATS) + " and remembered")
-    return f"{wait_policy(base_url).describe()}; answers capped at {max_tokens_for_spec()} tokens; {fmt}"
 
 
 class OpenAIStrategist:
