@@ -222,6 +222,7 @@ def optimize(
     response_format: Optional[str] = FORMAT_OPT,
     clamp: bool = typer.Option(False, "--clamp", help="Narrow ranges outside the safe ones instead of refusing."),
     verify: Optional[int] = typer.Option(None, "--verify", min=0, max=50, help="Re-measure baseline and best N times each at the end, alternately (default 3; 0 skips, and then nothing is applied)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show every round with the LLM on stderr: format, answer, problems, tokens, seconds."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as one JSON object on stdout."),
 ) -> None:
     """Plan from a goal, confirm, tune, verify, summarize, and offer to apply a verified gain."""
@@ -238,7 +239,16 @@ def optimize(
                                 verify=verify),
         apply_best=apply_best, force=force, yes=yes, json_out=json_out, interactive=_sys.stdin.isatty(),
     )
-    opt.run_optimize(request, OptimizeScreen(_console(json_mode=json_out), json_out=json_out))
+    from cli_ai.console.plan import render_failed_plan
+    from cli_ai.errors import StrategistError
+
+    console = _console(json_mode=json_out)
+    try:
+        opt.run_optimize(request, OptimizeScreen(console, json_out=json_out, verbose=verbose))
+    except StrategistError as exc:
+        if verbose and not json_out:
+            render_failed_plan(console, exc, verbose=True)
+        raise
 
 
 RESULT_ARG = typer.Argument(..., help="A result.json (or the run directory holding it).", show_default=False)

@@ -431,3 +431,15 @@ def test_auto_falls_back_offline_and_says_where_the_rounds_are(db, profile):
     assert plan.provider == "offline"
     assert "every round of it is in " in plan.fallback_reason and "failed-plans" in plan.fallback_reason
     assert plan.rounds and plan.rounds[0]["answer"] == "nothing useful"
+
+
+def test_optimize_verbose_shows_the_rounds_of_a_failed_plan(tmp_path):
+    with ScriptedLLM(api_key=KEY, models=(MODEL,)) as llm:
+        llm.default = Reply("still no spec")
+        r = run_cli("optimize", GOAL, "--dry-run", "--yes", "--provider", "openai", "--base-url", llm.url,
+                    "--model", MODEL, "--max-repairs", "1", "--verbose", "--output-dir", tmp_path / "runs",
+                    env={"OPENAI_API_KEY": KEY, **WIDE})
+    assert r.returncode == 4
+    assert "round 1: response format json_schema" in r.stderr and "round 2:" in r.stderr
+    assert "answer: still no spec" in r.stderr
+    assert "every round (answers, problems, format, tokens) is in " in r.stderr
