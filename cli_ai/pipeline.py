@@ -142,6 +142,10 @@ def doctor_checks(proc_root: str = PROC_SYS) -> list[tuple[str, bool | None, str
     checks.append(("pressure stall info", pressure.exists() or None, "/proc/pressure present" if pressure.exists() else "absent (PSI disabled)"))
     ok, detail = llm_configured()
     checks.append(("LLM endpoint", ok or None, detail))
+    if ok:
+        from cli_ai.strategist.openai_strategist import describe_requests
+
+        checks.append(("LLM requests", True, describe_requests()))
     return checks
 
 

@@ -77,18 +77,21 @@ def make_plan(
     base_url: str | None = None,
     api_key: str | None = None,
     profile: SystemProfile | None = None,
-    timeout: float = 60,
+    timeout: float | None = None,
     max_repairs: int = 2,
     max_retries: int = 3,
     retry_backoff: float = 0.5,
     dry_run: bool = False,
     examples_dir: str | Path | None = None,
+    response_format: str | None = None,
 ) -> PlanResult:
     """Plan a tuning spec for `goal`.
 
     provider: "auto" (LLM if configured, else or on failure offline), "openai"
     (LLM only), "offline" (templates only). `dry_run` makes a param missing on
     this kernel a warning instead of a problem, as `check_loaded_spec` does.
+    `timeout` None: the endpoint's default (`endpoint.wait_policy`);
+    `response_format` pins one (else $CLI_AI_RESPONSE_FORMAT, else negotiated).
     Raises StrategistError (EndpointError, NoUsableAnswerError,
     UnsafeAnswerError) or BadInputError for an unknown provider.
     """
@@ -114,6 +117,7 @@ def make_plan(
             max_repairs=max_repairs,
             max_retries=max_retries,
             retry_backoff=retry_backoff,
+            response_format=response_format,
             dry_run=dry_run,
         ).plan(goal, profile))
 
@@ -132,8 +136,11 @@ def make_plan(
         return llm()
     except (EndpointError, NoUsableAnswerError, BenchmarkCannotMeasure) as exc:
         result = offline()
-        result.fallback_reason = f"{exc}; planned offline instead"
+        kept = getattr(exc, "failed_plan_file", None)
+        where = f" (every round of it is in {kept})" if kept else ""
+        result.fallback_reason = f"{exc.problems[0]}{where}; planned offline instead"
         result.usage = dict(getattr(exc, "usage", None) or {})
+        result.rounds = list((getattr(exc, "transcript", None) or {}).get("rounds", []))
         return result
 
 

@@ -194,8 +194,12 @@ def build_messages(goal: str, profile: SystemProfile | None) -> list[dict[str, s
     ]
 
 
-def repair_message(problems: list[str]) -> str:
+def repair_message(problems: list[str], *, same_as: int | None = None) -> str:
+    """The problems sent back; `same_as`: the round whose answer this one repeats."""
     lines = ["Your spec cannot be used as it is. cli-ai's checks report:"]
+    if same_as:
+        lines = [f"Your answer is the same as your answer in round {same_as}, so it has the same problems. "
+                 "Sending it again cannot pass: change the spec so that each problem below is fixed."]
     lines += [f"- {p}" for p in problems]
     lines.append(
         "Fix every problem and answer with the complete corrected spec as one JSON object, nothing else."
