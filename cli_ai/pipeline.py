@@ -126,6 +126,11 @@ def llm_configured() -> tuple[bool, str]:
     return False, "no OPENAI_API_KEY or OPENAI_BASE_URL: the offline strategist plans"
 
 
+# What was measured with a local model (docs/benchmarks.md, "The LLM path against a real local model").
+LOCAL_LLM_TRIED = ("llama-cpp-python 0.3.16's server with SmolLM2-135M-Instruct Q4_1 on 2 CPU cores: 38-218 s a "
+                   "plan, no usable spec (too small a model); larger models were not available to try here")
+
+
 def doctor_checks(proc_root: str = PROC_SYS) -> list[tuple[str, bool | None, str]]:
     """What `cli-ai doctor` reports: can this machine be tuned, and with what."""
     from cli_ai.targets import TARGETS
@@ -146,6 +151,7 @@ def doctor_checks(proc_root: str = PROC_SYS) -> list[tuple[str, bool | None, str
         from cli_ai.strategist.openai_strategist import describe_requests
 
         checks.append(("LLM requests", True, describe_requests()))
+    checks.append(("LLM tried", None, LOCAL_LLM_TRIED))
     return checks
 
 
