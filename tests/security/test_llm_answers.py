@@ -18,7 +18,8 @@ from tests.llm_server import Reply, ScriptedLLM
 
 KEY = "sk-test-key-0123456789"
 SPEC = {"workload_name": "w", "reward_metric": "connections_per_second", "benchmark": {"runner": "tcp-accept"},
-        "action_space": [{"param": "vm.swappiness", "type": "int", "min": 0, "max": 30}]}
+        "action_space": [{"param": "net.core.somaxconn", "type": "int", "min": 128, "max": 4096},
+                         {"param": "net.ipv4.tcp_max_syn_backlog", "type": "int", "min": 128, "max": 4096}]}
 
 
 def _plan(llm, rounds):
