@@ -134,6 +134,11 @@ class Target:
         "not needed unless you use it", detail)."""
         return []
 
+    def value_text(self, name: str, value: Value) -> str | None:
+        """A knob value as the target spells it for people (postgres:
+        `512MB`, `300s`, `on`), or None for the console's default."""
+        return None
+
     #: Its bools are written as 1/0 (the kernel's spelling), and shown so.
     numeric_bools: bool = False
     #: The target's own `cli-ai tune` flags (keys of TuneOptions.broker) it takes.
