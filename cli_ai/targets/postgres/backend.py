@@ -258,6 +258,8 @@ class PostgresBackend(Backend):
         }
         if self.cluster is not None:
             config["workdir"] = str(self.cluster.workdir)
+        elif self.conninfo.get("passfile"):
+            config["passfile"] = self.conninfo["passfile"]  # a path (libpq reads it), never the password
         return {"kind": self.kind, "config": config}
 
     def rollback_notes(self) -> list[str]:
@@ -283,7 +285,7 @@ class PostgresBackend(Backend):
         host, port, user and database (libpq finds the password as it did)."""
         from cli_ai.targets.postgres.server import adopt, workdir_problem
 
-        allowed = {"mode", "host", "port", "user", "dbname", "auto_absent", "allow_risk", "workdir"}
+        allowed = {"mode", "host", "port", "user", "dbname", "auto_absent", "allow_risk", "workdir", "passfile"}
         extra = sorted(set(config) - allowed)
         if extra:
             raise ValueError(f"a postgres backend has no setting {extra[0][:40]!r}")
@@ -315,6 +317,12 @@ class PostgresBackend(Backend):
             conninfo["passfile"] = str(cluster.passfile)
             backend = cls(conninfo, mode="managed", cluster=cluster, auto_absent=absent, allow_risk=allow_risk)
         elif mode == "attached":
+            passfile = config.get("passfile")
+            if passfile is not None:
+                if not isinstance(passfile, str) or not passfile.startswith("/") or len(passfile) > 4000 \
+                        or any(c in passfile for c in "\x00\n\r"):
+                    raise ValueError("passfile must be an absolute path")
+                conninfo["passfile"] = passfile
             backend = cls(conninfo, mode="attached", auto_absent=absent, allow_risk=allow_risk)
         else:
             raise ValueError(f"mode must be managed or attached, not {str(mode)[:40]!r}")
