@@ -90,7 +90,7 @@ def _entry(name: str, raw: Mapping[str, Any], memory_mb: int, cpus: int) -> Cata
         frac = float(raw["max_memory_fraction"])
         size_mb = memory_mb * frac
         hi = max(int(lo or 1), int(convert(size_mb, "MB", raw["unit"])))
-        note = f"at most {frac:.0%} of this machine's {memory_mb} MB"
+        note = f"at most {frac:.0%} of this machine's {memory_mb} MB of memory"
     if "max_cpus" in raw:
         hi = max(int(lo or 0), int(cpus * float(raw["max_cpus"])))
         note = f"at most this machine's {cpus} CPUs"
