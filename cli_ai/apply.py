@@ -69,8 +69,8 @@ def checked_values(result: Mapping[str, Any]) -> dict[str, Value]:
     if not target.applicable:
         raise BadInputError(
             f"{result.get('_path')}: a {result.get('target')!r} result has no kernel values to apply; "
-            + (f"export it (cli-ai export --format {next(iter(target.exports))}) and use it in the broker"
-               if target.exports else "use its best_config in the program or broker it belongs to")
+            + (f"export it (cli-ai export --format {next(iter(target.exports))}) and use it in the broker or "
+               "server it belongs to" if target.exports else "use its best_config in the program or broker it belongs to")
         )
     return target.result_values(result)
 

@@ -184,6 +184,11 @@ def test_kill_9_of_a_managed_run_then_rollback_restores_and_stops_the_cluster(tm
     assert not (state / "journal.json").exists()
 
 
+def _dsn(c, **overrides) -> str:
+    c = {**c, **overrides}
+    return f"host={c['host']} port={c['port']} user={c['user']} dbname={c['dbname']} passfile={c['passfile']}"
+
+
 @pytest.fixture
 def own_server(tmp_path):
     """A server this test runs itself (started with cli-ai's cluster code)
@@ -207,7 +212,7 @@ def own_server(tmp_path):
 def test_kill_9_of_an_attached_run_then_rollback_puts_pg_settings_and_auto_conf_back(tmp_path, write_spec,
                                                                                          own_server):
     c = own_server.conninfo()
-    dsn = f"host={c['host']} port={c['port']} user={c['user']} dbname={c['dbname']} passfile={c['passfile']}"
+    dsn = _dsn(c)
     knobs = [k for k in KNOBS if k["param"] != "shared_buffers"]  # reload-only: no restart consent needed
     before, auto_before = _settings(c), _auto_conf(own_server.datadir)
     state = tmp_path / "state"
@@ -235,7 +240,24 @@ def test_kill_9_of_an_attached_run_then_rollback_puts_pg_settings_and_auto_conf_
 
 def test_attached_restart_knob_without_consent_is_refused(write_spec, own_server):
     c = own_server.conninfo()
-    dsn = f"host={c['host']} port={c['port']} user={c['user']} dbname={c['dbname']} passfile={c['passfile']}"
+    dsn = _dsn(c)
     r = run_cli("tune", write_spec(_spec(KNOBS, attach={"dsn": dsn})), "--yes", "--budget", "4")
     assert r.returncode == 3, r.stdout + r.stderr
     assert "allow_restart" in r.stdout + r.stderr and "shared_buffers" in r.stdout + r.stderr
+
+
+def test_a_role_that_may_not_alter_system_is_refused(tmp_path, write_spec, own_server):
+    c = own_server.conninfo()
+    with psycopg.connect(**c, autocommit=True) as conn:
+        conn.execute("CREATE ROLE plain LOGIN PASSWORD 'plain-pw'")
+    passfile = tmp_path / "pgpass"
+    passfile.write_text(f"{c['host']}:{c['port']}:*:plain:plain-pw\n")
+    passfile.chmod(0o600)
+    knobs = [k for k in KNOBS if k["param"] != "shared_buffers"]
+    before = _auto_conf(own_server.datadir)
+    r = run_cli("tune", write_spec(_spec(knobs, attach={"dsn": _dsn(c, user="plain", passfile=passfile)})), "--yes",
+                "--budget", "4")
+    out = r.stdout + r.stderr
+    assert r.returncode == 3, out
+    assert "may not ALTER SYSTEM" in out and "GRANT ALTER SYSTEM ON PARAMETER" in out
+    assert _auto_conf(own_server.datadir) == before

@@ -159,15 +159,16 @@ def sweep_stale_workdirs(root: str | None = None) -> list[int]:
         except (OSError, ValueError):
             broker = 0
         if broker and pid_alive(broker) and str(d / "mosquitto.conf") in _cmdline(broker):
-            _terminate_pid(broker)
+            terminate_pid(broker)
             stopped.append(broker)
         shutil.rmtree(d, ignore_errors=True)
     return stopped
 
 
-def _terminate_pid(pid: int, timeout: float = 5.0) -> None:
+def terminate_pid(pid: int, timeout: float = 5.0, sig: int = signal.SIGTERM) -> None:
+    """Send `sig`, wait up to `timeout` s for the process to end, then SIGKILL."""
     try:
-        os.kill(pid, signal.SIGTERM)
+        os.kill(pid, sig)
     except ProcessLookupError:
         return
     deadline = time.monotonic() + timeout

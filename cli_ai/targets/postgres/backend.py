@@ -19,7 +19,6 @@ Psycopg is imported here, lazily by the target (`cli-ai --help` never loads it).
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
 from pathlib import Path

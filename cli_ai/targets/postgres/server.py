@@ -25,11 +25,11 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 import weakref
 from pathlib import Path
 
 from cli_ai.errors import TargetError
+from cli_ai.safety.lock import pid_alive
 
 WORKDIR_PREFIX = "cli-ai-postgres-"
 USER = "cli_ai"
@@ -76,16 +76,6 @@ def server_user() -> tuple[int, int] | None:
             continue
     raise TargetError("no unprivileged user to run PostgreSQL as (initdb refuses root); create one: "
                       "useradd --system cli-ai-pg")
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def postmaster_pid(datadir: Path) -> int | None:
@@ -243,18 +233,9 @@ def stop_cluster(datadir: Path, cluster: ManagedCluster | None = None, grace_s: 
         except TargetError:
             pass
     if pid_alive(pid):
-        try:
-            os.kill(pid, signal.SIGINT)  # fast shutdown
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + grace_s
-        while time.monotonic() < deadline and pid_alive(pid):
-            time.sleep(0.05)
-    if pid_alive(pid):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        from cli_ai.broker.process import terminate_pid
+
+        terminate_pid(pid, grace_s, signal.SIGINT)  # SIGINT: PostgreSQL's fast shutdown
     _reap(pid)
 
 

@@ -6,7 +6,7 @@ backend and the pgbench evaluator; `close()` stops what was started."""
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 from cli_ai.core.backend import Value
 from cli_ai.errors import SafetyError, TargetError
