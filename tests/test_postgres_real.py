@@ -261,3 +261,39 @@ def test_a_role_that_may_not_alter_system_is_refused(tmp_path, write_spec, own_s
     assert r.returncode == 3, out
     assert "may not ALTER SYSTEM" in out and "GRANT ALTER SYSTEM ON PARAMETER" in out
     assert _auto_conf(own_server.datadir) == before
+
+
+def test_sigterm_mid_run_restores_and_leaves_no_cluster(tmp_path, write_spec):
+    state = tmp_path / "state"
+    proc = _start_tune(write_spec(_spec()), state, tmp_path / "runs")
+    try:
+        record = _wait_for(lambda: _journal(state), 60, "the journal")
+        datadir = Path(record["backend"]["config"]["workdir"]) / "data"
+        _wait_for(lambda: "max_wal_size" in _auto_conf(datadir), 60, "an ALTER SYSTEM")
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, out
+    assert "restored" in out, out
+    assert not (state / "journal.json").exists(), out
+    _no_cluster_left(record["backend"]["config"]["workdir"])
+
+
+def test_a_failing_benchmark_stops_the_run_and_removes_the_cluster(tmp_path, write_spec):
+    from cli_ai.targets.postgres.server import WORKDIR_PREFIX
+
+    script = tmp_path / "broken.sql"
+    script.write_text("SELECT * FROM no_such_table;\n")
+    before = set(Path("/tmp").glob(WORKDIR_PREFIX + "*"))
+    r = run_cli("tune", write_spec(_spec(KNOBS[1:3], pgbench={"mode": "script", "script": str(script), "clients": 2,
+                                                            "threads": 1, "duration_s": 1, "warmup_s": 0})),
+                "--yes", "--budget", "4", "--output-dir", tmp_path / "runs")
+    out = r.stdout + r.stderr
+    assert r.returncode != 0, out
+    assert "pgbench" in out
+    left = set(Path("/tmp").glob(WORKDIR_PREFIX + "*")) - before
+    assert left == set(), left
+    assert not any(_postgres_pids(str(d)) for d in left)

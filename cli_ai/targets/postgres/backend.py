@@ -89,8 +89,29 @@ class PostgresBackend(Backend):
     @property
     def conn(self):
         if self._conn is None or self._conn.closed:
-            self._conn = connect(self.conninfo)
+            try:
+                self._conn = connect(self.conninfo)
+            except TargetError:
+                if self.cluster is None:
+                    raise
+                self._conn = self._managed_back()
         return self._conn
+
+    def _managed_back(self):
+        """A managed server that does not answer: a restart cut short (a
+        signal, a kill -9 of cli-ai) left it stopped or still starting; it
+        is ours, so start it if it is down and wait until it answers, since
+        the restore needs it."""
+        deadline = time.monotonic() + self.cluster.start_timeout_s
+        while True:
+            try:
+                if not self.cluster.running():
+                    self.cluster.start_again()
+                return connect(self.conninfo)
+            except TargetError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
 
     def _reconnect(self) -> None:
         if self._conn is not None:

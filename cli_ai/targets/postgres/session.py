@@ -141,7 +141,8 @@ class PostgresSession:
         if self.cluster is not None and not self.cluster.running():
             raise TargetError("the managed PostgreSQL server is not running: " + (self.cluster.log_tail() or "?"))
         self._checkpoint()
-        metrics, seconds = measure(self.pgbench, self.conninfo, self.settings.pgbench)
+        log_parent = str(self.cluster.workdir) if self.cluster is not None else None
+        metrics, seconds = measure(self.pgbench, self.conninfo, self.settings.pgbench, log_parent)
         latency_key = f"latency_{self.settings.latency_percentile}_ms"
         return Evaluation(metric=float(metrics.get(self.metric_name, float("nan"))), metrics=metrics,
                           duration_s=seconds, throughput=metrics.get("tps"),

@@ -74,9 +74,12 @@ def initialize(pgbench: str, conninfo: Mapping[str, str], scale: int, timeout_s:
         raise BenchmarkError(f"pgbench -i failed (exit {done.returncode}): {_tail(done.output)}")
 
 
-def measure(pgbench: str, conninfo: Mapping[str, str], config: PgbenchConfig) -> tuple[dict[str, float], float]:
+def measure(pgbench: str, conninfo: Mapping[str, str], config: PgbenchConfig,
+            log_parent: str | None = None) -> tuple[dict[str, float], float]:
     """One measurement: (metrics, seconds measured). Raises BenchmarkError
-    when pgbench fails or reports no TPS."""
+    when pgbench fails or reports no TPS. The transaction logs go in a
+    directory under `log_parent` (a managed cluster's own, so a kill -9
+    leaves nothing outside it), removed after reading."""
     from cli_ai.tactician.benchmarks.pgbench import parse_pgbench
     from cli_ai.tactician.benchmarks.process import run_process
 
@@ -88,7 +91,7 @@ def measure(pgbench: str, conninfo: Mapping[str, str], config: PgbenchConfig) ->
                            timeout_s=timeout, env=env)
         if warm.returncode != 0:
             raise BenchmarkError(f"pgbench (warm-up) failed (exit {warm.returncode}): {_tail(warm.output)}")
-    with tempfile.TemporaryDirectory(prefix="cli-ai-pgbench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="cli-ai-pgbench-", dir=log_parent) as tmp:
         prefix = str(Path(tmp) / "txn")
         done = run_process([*common, "-T", _seconds(config.duration_s), "-l", f"--log-prefix={prefix}",
                             conninfo["dbname"]], timeout_s=timeout, env=env, cwd=tmp)
