@@ -37,6 +37,7 @@ class ApplyPlan:
     current: dict[str, Value] = field(default_factory=dict)
     persist_path: Path | None = None
     forced: str | None = None  # why the verification did not allow it, when --force overrode that
+    backend: Any = None  # a target's own backend (postgres: an attached server); None: the kernel's sysctls
 
 
 def verified_gain_problem(result: Mapping[str, Any]) -> str | None:
@@ -66,7 +67,7 @@ def checked_values(result: Mapping[str, Any]) -> dict[str, Value]:
     """The result's best configuration for `apply`: a target whose values
     cli-ai writes to this machine (sysctl), each value checked by its Target."""
     target = _target_of(result)
-    if not target.applicable:
+    if not target.applicable and not target.applies_through_backend:
         raise BadInputError(
             f"{result.get('_path')}: a {result.get('target')!r} result has no kernel values to apply; "
             + (f"export it (cli-ai export --format {next(iter(target.exports))}) and use it in the broker or "
@@ -97,6 +98,12 @@ def prepare_apply(path: str | os.PathLike, *, persist: bool = False, allow_simul
     if problem is not None and not force:
         raise SafetyError(f"{result['_path']}: not applied: {problem} (--force applies it anyway)")
     values = checked_values(result)
+    own = _target_of(result)
+    if own.applies_through_backend:
+        if persist:
+            raise BadInputError(f"--persist: a {own.name} result persists where it is applied; drop --persist")
+        backend = own.apply_backend(result)
+        return ApplyPlan(result, values, backend.read(list(values)), None, forced=problem, backend=backend)
     backend = SysctlBackend(proc_root)
     missing = [n for n in values if not backend.exists(n)]
     if missing:
@@ -118,8 +125,8 @@ def apply(plan: ApplyPlan, *, sink=None, proc_root: str = PROC_SYS) -> ApplyPlan
     from cli_ai.events import null_sink
     from cli_ai.safety.guard import Guard
 
-    backend = SysctlBackend(proc_root)
-    netns = [n for n in plan.values if (lookup(n) and lookup(n).netns)]
+    backend = plan.backend or SysctlBackend(proc_root)
+    netns = [n for n in plan.values if plan.backend is None and lookup(n) and lookup(n).netns]
     with Guard(backend, list(plan.values), sink=sink or null_sink, keep_on_success=True,
                workload=plan.result.get("workload"), netns_params=netns) as guard:
         guard.apply(plan.values)

@@ -297,3 +297,40 @@ def test_a_failing_benchmark_stops_the_run_and_removes_the_cluster(tmp_path, wri
     left = set(Path("/tmp").glob(WORKDIR_PREFIX + "*")) - before
     assert left == set(), left
     assert not any(_postgres_pids(str(d)) for d in left)
+
+
+def _verified_result(run_dir: Path, best: dict, block: dict) -> Path:
+    run_dir.mkdir(parents=True)
+    (run_dir / "spec.json").write_text(json.dumps(_spec(KNOBS, **block)))
+    data = {"version": 1, "success": True, "workload": "pg", "target": "postgres", "metric": "tps",
+            "direction": "maximize", "algorithm": "auto", "budget": 8, "seed": 0, "simulated": False,
+            "baseline": 1000.0, "best": 1200.0, "improvement": 20.0, "baseline_config": {}, "best_config": best,
+            "evaluations": 8, "failed_steps": 0, "stopped_reason": "budget spent", "duration_s": 1.0,
+            "verdict": "better", "verification": {"verdict": "better", "p_value": 0.01}}
+    (run_dir / "result.json").write_text(json.dumps(data))
+    return run_dir / "result.json"
+
+
+def test_apply_writes_a_verified_result_to_the_attached_server_and_rollback_undoes_it(tmp_path, own_server):
+    c = own_server.conninfo()
+    before, auto_before = _settings(c), _auto_conf(own_server.datadir)
+    result = _verified_result(tmp_path / "run", {"max_wal_size": 2048, "commit_delay": 500, "shared_buffers": 256},
+                              {"attach": {"dsn": _dsn(c)}})
+    r = run_cli("apply", result, "--yes")
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out
+    assert "max_wal_size = 2GB" in out and "shared_buffers" in out and "restart the server" in out
+    now = _settings(c)
+    assert now["max_wal_size"] == "2048" and now["commit_delay"] == "500"
+    assert now["shared_buffers"] == before["shared_buffers"]  # pending: nothing restarted the server
+    r = run_cli("rollback")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert {k: v for k, v in _settings(c).items() if before.get(k) != v} == {}
+    assert _auto_conf(own_server.datadir) == auto_before
+
+
+def test_apply_of_a_managed_run_s_result_says_to_export_it(tmp_path):
+    result = _verified_result(tmp_path / "run", {"max_wal_size": 2048}, {})
+    r = run_cli("apply", result, "--yes")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "--format sql" in r.stdout + r.stderr

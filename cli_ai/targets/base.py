@@ -149,6 +149,14 @@ class Target:
     #: by name, the first the default: renderer(values, result) -> text.
     exports: Mapping[str, Callable[[Mapping[str, Value], Mapping[str, Any]], str]] = {}
 
+    #: `cli-ai apply` writes a verified result through `apply_backend(result)`
+    #: (a server the run was attached to) instead of the kernel's sysctls.
+    applies_through_backend: bool = False
+
+    def apply_backend(self, result: Mapping[str, Any]) -> Backend:
+        """The backend a verified result of this target is applied through."""
+        raise TypeError(f"a {self.name} result is not applied through a backend of its own")
+
     def result_values(self, result: Mapping[str, Any]) -> dict[str, Value]:
         """A result file's best configuration, checked as untrusted input
         (catalogued, typed, in its safe range) before it is applied or exported."""

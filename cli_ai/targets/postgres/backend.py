@@ -69,7 +69,8 @@ class PostgresBackend(Backend):
     def __init__(self, conninfo: Mapping[str, str], *, mode: str, cluster: Any = None, names: Sequence[str] = (),
                  allow_restart: bool = False, restart_command: Sequence[str] | None = None,
                  allow_risk: bool = False, auto_absent: Sequence[str] | None = None,
-                 on_event: EventCallback | None = None, settle_timeout_s: float = 10.0):
+                 on_event: EventCallback | None = None, settle_timeout_s: float = 10.0,
+                 leave_pending: bool = False):
         self.conninfo = dict(conninfo)
         self.mode = mode
         self.cluster = cluster  # a ManagedCluster in managed mode
@@ -83,6 +84,10 @@ class PostgresBackend(Backend):
         self._originals: dict[str, Value] = {}
         self._auto_absent: set[str] | None = set(auto_absent) if auto_absent is not None else None
         self.restarts = 0
+        # `cli-ai apply`: a restart-only setting is written and left pending
+        # (the person restarts the server; no command is taken from a file).
+        self.leave_pending = leave_pending
+        self.pending: list[str] = []
         self._recover = False  # rebuilt from a journal: every write is an original going back
 
     # ------------------------------------------------------------------ connection
@@ -183,6 +188,9 @@ class PostgresBackend(Backend):
                                         f"{_first_line(exc)}") from None
         self._execute("SELECT pg_reload_conf()")
         pending = self._wait_applied(values)
+        if pending and self.leave_pending:
+            self.pending = sorted(set(self.pending) | set(pending))
+            return
         if pending:
             self._restart(pending, good_auto)
             left = self._wait_applied(values)
@@ -204,9 +212,13 @@ class PostgresBackend(Backend):
         deadline = time.monotonic() + self.settle_timeout_s
         while True:
             rows = self._rows(list(values))
-            pending = [n for n in values if rows[n].pending_restart]
-            wrong = [n for n in values if n not in pending and not shows(
-                from_pg(self._setting(n), rows[n].setting, rows[n].unit), values[n])]
+            # Shown as wanted: applied (pending_restart may still be set from
+            # an earlier change that this one undid); else a restart-only
+            # setting waits for its restart, and any other for the reload.
+            unlike = [n for n in values if not shows(from_pg(self._setting(n), rows[n].setting, rows[n].unit),
+                                                     values[n])]
+            pending = [n for n in unlike if rows[n].pending_restart]
+            wrong = [n for n in unlike if n not in pending]
             if not wrong:
                 return pending
             if time.monotonic() > deadline:

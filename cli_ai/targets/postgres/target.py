@@ -184,6 +184,29 @@ class PostgresTarget(Target):
                     "psycopg 3 installed" if found else "pip install 'psycopg[binary]' (the client of the postgres target)"))
         return out
 
+    applies_through_backend = True
+
+    def apply_backend(self, result):
+        """The attached server of the run that found `result` (its spec.json
+        next to result.json, read as untrusted input). Nothing from that file
+        runs: a setting that needs a restart is written and left pending,
+        and the person restarts the server."""
+        from pathlib import Path
+
+        from cli_ai.errors import BadInputError
+        from cli_ai.targets.postgres.backend import PostgresBackend
+        from cli_ai.targets.postgres.session import parse_dsn
+
+        where = Path(str(result.get("_path") or ".")).parent / "spec.json"
+        s = PostgresSettings.from_block(_run_block(where))
+        if s.managed:
+            raise BadInputError(f"{result.get('_path')}: found on a managed cluster, which cli-ai removed at the end "
+                                "of the run; apply it to your server with `cli-ai export RESULT --format sql`, or "
+                                "tune that server attached (postgres.attach)")
+        backend = PostgresBackend(parse_dsn(s.attach.dsn), mode="attached", allow_restart=False,
+                                  allow_risk=False, leave_pending=True)
+        return backend
+
     def result_values(self, result):
         from cli_ai.targets.exports import checked_result_values
 
@@ -197,6 +220,26 @@ class PostgresTarget(Target):
             return None, "not a PostgreSQL setting cli-ai tunes"
 
         return checked_result_values(result, entry_of)
+
+
+def _run_block(path) -> dict:
+    """The `postgres` block of a run directory's spec.json (untrusted)."""
+    import json
+
+    from cli_ai.core.files import read_untrusted_text
+    from cli_ai.errors import BadInputError
+
+    try:
+        data = json.loads(read_untrusted_text(path, "the run's spec"))
+    except ValueError as exc:
+        raise BadInputError(f"{path}: not JSON ({exc})") from None
+    block = data.get("postgres") if isinstance(data, dict) else None
+    if block is not None and not isinstance(block, dict):
+        raise BadInputError(f"{path}: postgres must be an object")
+    attach = (block or {}).get("attach")
+    if attach is not None and not (isinstance(attach, dict) and isinstance(attach.get("dsn"), str)):
+        raise BadInputError(f"{path}: postgres.attach.dsn must be a connection string")
+    return block or {}
 
 
 __all__ = ["PostgresTarget", "check_postgres_spec", "RISK_FLAG"]
