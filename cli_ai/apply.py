@@ -7,7 +7,10 @@ the result file. Apply writes the values under the Guard with `keep_on_success`:
 are journaled before the first write, an error or Ctrl+C restores them, and on
 success they stay recorded in `applied.json` so `cli-ai rollback` undoes the
 apply. `--persist` also writes a sysctl.d file (backing up an existing one),
-which rollback restores too. Export only prints.
+which rollback restores too. A target whose values live elsewhere
+(`Target.applies_through_backend`: postgres, on the run's attached server)
+gives its own backend; the Guard and applied.json are the same. Export only
+prints.
 """
 
 from __future__ import annotations

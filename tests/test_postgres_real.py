@@ -150,6 +150,17 @@ def _journal(state: Path):
         return None
 
 
+def _kill_9(proc) -> None:
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+
+
+def _reap(proc) -> None:
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
 def _start_tune(spec_path, state: Path, out: Path):
     env = {**os.environ, "CLI_AI_STATE_DIR": str(state)}
     return subprocess.Popen([*cli_ai_cmd(), "tune", str(spec_path), "--yes", "--budget", "30", "--verify", "0",
@@ -167,12 +178,9 @@ def test_kill_9_of_a_managed_run_then_rollback_restores_and_stops_the_cluster(tm
         # Wait until the search has changed the server (its first ALTER SYSTEM after the baseline).
         _wait_for(lambda: "shared_buffers" in _auto_conf(datadir) or "max_wal_size" in _auto_conf(datadir), 60,
                   "an ALTER SYSTEM")
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(10)
+        _kill_9(proc)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        _reap(proc)
     assert _postgres_pids(cfg["workdir"]), "the cluster should outlive its killed cli-ai"
     r = run_cli("rollback", env={"CLI_AI_STATE_DIR": str(state)})
     assert r.returncode == 0, r.stdout + r.stderr
@@ -220,12 +228,9 @@ def test_kill_9_of_an_attached_run_then_rollback_puts_pg_settings_and_auto_conf_
     try:
         _wait_for(lambda: _journal(state), 60, "the journal")
         _wait_for(lambda: _auto_conf(own_server.datadir) != auto_before, 60, "an ALTER SYSTEM")
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(10)
+        _kill_9(proc)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        _reap(proc)
     time.sleep(0.5)
     assert _settings(c) != before or _auto_conf(own_server.datadir) != auto_before
     r = run_cli("rollback", env={"CLI_AI_STATE_DIR": str(state)})

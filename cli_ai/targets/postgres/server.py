@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import pwd
 import secrets
 import shutil
 import signal
@@ -66,14 +65,11 @@ def find_pgbench(bindir: str | None = None) -> str:
 def server_user() -> tuple[int, int] | None:
     """(uid, gid) the cluster runs as when cli-ai is root: `nobody` (it owns
     nothing else, and initdb refuses root); None when not root (runs as us)."""
-    if os.geteuid() != 0:
-        return None
-    for name in ("cli-ai-pg", "nobody"):
-        try:
-            pw = pwd.getpwnam(name)
-            return pw.pw_uid, pw.pw_gid
-        except KeyError:
-            continue
+    from cli_ai.broker.process import unprivileged_ids
+
+    ids = unprivileged_ids(("cli-ai-pg", "nobody"))
+    if ids is not None or os.geteuid() != 0:
+        return ids
     raise TargetError("no unprivileged user to run PostgreSQL as (initdb refuses root); create one: "
                       "useradd --system cli-ai-pg")
 
