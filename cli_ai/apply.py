@@ -207,7 +207,8 @@ def export(path: str | os.PathLike, fmt: str | None = None, *, force: bool = Fal
     text = target.exports[fmt](values, result)
     if problem is not None:
         # no `$` from the file: TuneD expands ${...} (and ${f:exec:...} runs a program)
-        marker = f"# EXPORTED WITH --force although {comment(problem).replace('$', '')}"
+        mark = "--" if text.startswith("--") else "#"  # SQL comments are --
+        marker = f"{mark} EXPORTED WITH --force although {comment(problem).replace('$', '')}"
         first, _, rest = text.partition("\n")
         text = f"{first}\n{marker}\n{rest}" if first.startswith("#!") else f"{marker}\n{text}"
     return text

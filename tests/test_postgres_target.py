@@ -182,3 +182,15 @@ def test_the_backend_refuses_a_name_outside_the_catalogue():
     backend = PostgresBackend({"host": "127.0.0.1", "port": "1", "user": "u", "dbname": "d"}, mode="attached")
     with pytest.raises(SafetyError, match="archive_command"):
         backend.write({"archive_command": "rm -rf /"})
+
+
+def test_a_forced_sql_export_stays_valid_sql(tmp_path):
+    p = _result(tmp_path, {"max_wal_size": 2048}, verdict="not significant",
+                verification={"verdict": "not significant", "p_value": 0.5})
+    r = run_cli("export", p, "--format", "sql")
+    assert r.returncode == 3
+    r = run_cli("export", p, "--format", "sql", "--force")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("-- EXPORTED WITH --force")
+    assert all(l.startswith("--") or l.endswith(";") for l in lines)
