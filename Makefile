@@ -45,6 +45,7 @@ path: install
 
 bench: install
 	$(PY) bench/overhead.py
+	$(PY) bench/strategist.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -164,7 +164,8 @@ GOAL_ARG = typer.Argument(..., help='What to optimize, in plain words, e.g. "opt
 PROVIDER_OPT = typer.Option("auto", "--provider", help="auto (LLM if configured, else offline) | openai | offline")
 MODEL_OPT = typer.Option(None, "--model", help="LLM model (default: $CLI_AI_MODEL, else the strategist's default).")
 BASE_URL_OPT = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL).")
-TIMEOUT_OPT = typer.Option(60.0, "--timeout", min=1, help="Seconds to wait for the LLM per request.")
+TIMEOUT_OPT = typer.Option(None, "--timeout", min=1, help="Seconds to wait for the LLM per request (default 60; 600 for a server on this machine or the local network, whose timeouts are not retried).", show_default=False)
+FORMAT_OPT = typer.Option(None, "--response-format", help="Pin the LLM answer format: json_schema | json_object | text (default: $CLI_AI_RESPONSE_FORMAT, else the one this endpoint and model accepted last, found by trying them in that order).", show_default=False)
 REPAIRS_OPT = typer.Option(2, "--max-repairs", min=0, max=10, help="Rounds of sending errors back to the LLM.")
 
 
@@ -176,17 +177,25 @@ def plan(
     provider: str = PROVIDER_OPT,
     model: Optional[str] = MODEL_OPT,
     base_url: Optional[str] = BASE_URL_OPT,
-    timeout: float = TIMEOUT_OPT,
+    timeout: Optional[float] = TIMEOUT_OPT,
     max_repairs: int = REPAIRS_OPT,
-    json_out: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
+    response_format: Optional[str] = FORMAT_OPT,
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show every round with the LLM on stderr: format, answer, problems, tokens, seconds."),
+    json_out: bool = typer.Option(False, "--json", help="Print the plan as JSON (on failure, a JSON error object)."),
 ) -> None:
     """Turn a goal into a validated tuning spec and show why (nothing runs)."""
     from cli_ai import optimize
-    from cli_ai.console.plan import render_plan
+    from cli_ai.console.plan import render_failed_plan, render_plan
+    from cli_ai.errors import CliAiError
 
     console = _console(json_mode=json_out)
-    result, _ = optimize.make_plan(goal, optimize.PlanOptions(provider, model, base_url, timeout, max_repairs))
-    render_plan(console, result)
+    try:
+        result, _ = optimize.make_plan(goal, optimize.PlanOptions(provider, model, base_url, timeout, max_repairs,
+                                                                  response_format))
+    except CliAiError as exc:
+        render_failed_plan(console, exc, verbose=verbose)
+        raise
+    render_plan(console, result, verbose=verbose)
     if output is not None:
         optimize.write_spec(output, result.spec_dict)
         console.success(f"spec written to {output}; next: cli-ai tune {output} --dry-run")
@@ -208,10 +217,12 @@ def optimize(
     provider: str = PROVIDER_OPT,
     model: Optional[str] = MODEL_OPT,
     base_url: Optional[str] = BASE_URL_OPT,
-    timeout: float = TIMEOUT_OPT,
+    timeout: Optional[float] = TIMEOUT_OPT,
     max_repairs: int = REPAIRS_OPT,
+    response_format: Optional[str] = FORMAT_OPT,
     clamp: bool = typer.Option(False, "--clamp", help="Narrow ranges outside the safe ones instead of refusing."),
     verify: Optional[int] = typer.Option(None, "--verify", min=0, max=50, help="Re-measure baseline and best N times each at the end, alternately (default 3; 0 skips, and then nothing is applied)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show every round with the LLM on stderr: format, answer, problems, tokens, seconds."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as one JSON object on stdout."),
 ) -> None:
     """Plan from a goal, confirm, tune, verify, summarize, and offer to apply a verified gain."""
@@ -222,13 +233,22 @@ def optimize(
     from cli_ai.console.optimize import OptimizeScreen
 
     request = opt.OptimizeRequest(
-        goal=goal, spec_file=spec_file, plan=opt.PlanOptions(provider, model, base_url, timeout, max_repairs),
+        goal=goal, spec_file=spec_file, plan=opt.PlanOptions(provider, model, base_url, timeout, max_repairs, response_format),
         tune=tuning.TuneOptions(dry_run=dry_run, algorithm=algo, budget=budget, seed=seed,
                                 output_dir=str(output_dir) if output_dir else None, yes=yes, clamp=clamp,
                                 verify=verify),
         apply_best=apply_best, force=force, yes=yes, json_out=json_out, interactive=_sys.stdin.isatty(),
     )
-    opt.run_optimize(request, OptimizeScreen(_console(json_mode=json_out), json_out=json_out))
+    from cli_ai.console.plan import render_failed_plan
+    from cli_ai.errors import StrategistError
+
+    console = _console(json_mode=json_out)
+    try:
+        opt.run_optimize(request, OptimizeScreen(console, json_out=json_out, verbose=verbose))
+    except StrategistError as exc:
+        if verbose and not json_out:
+            render_failed_plan(console, exc, verbose=True)
+        raise
 
 
 RESULT_ARG = typer.Argument(..., help="A result.json (or the run directory holding it).", show_default=False)
@@ -326,12 +346,26 @@ def bench_tcp_accept(
 
     result = pipeline.bench_tcp_accept(connections=connections, concurrency=concurrency,
                                        accept_delay_ms=accept_delay_ms, timeout=timeout)
-    console = _console(json_mode=json_out)
-    if json_out:
-        console.json(result.__dict__)
-    else:
-        for line in result.lines():
-            console.info(line)
+    _console(json_mode=json_out).bench_result(result, json_out=json_out)
+
+
+from cli_ai.spec.builtin import PROBE_RESOURCES  # noqa: E402  (data only)
+
+PROBE_HELP = [f"{r.name} ({r.unit})" for r in PROBE_RESOURCES.values()]
+
+
+@bench_app.command("probe")
+@handled
+def bench_probe(
+    resource: str = typer.Option(..., "--resource", help="What to ask the kernel for: " + " | ".join(PROBE_HELP)),
+    count: int = typer.Option(..., "--count", help="How many units (see --resource for each one's unit)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Capacity probe: ask the kernel for COUNT units of a limited resource; `obtained` is how many it granted."""
+    from cli_ai import pipeline
+
+    result = pipeline.bench_probe(resource=resource, count=count)
+    _console(json_mode=json_out).bench_result(result, json_out=json_out)
 
 
 from cli_ai.autoscale.cli import autoscale_app  # noqa: E402  (typer only at import time)

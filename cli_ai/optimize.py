@@ -25,8 +25,9 @@ class PlanOptions:
     provider: str = "auto"
     model: str | None = None
     base_url: str | None = None
-    timeout: float = 60.0
+    timeout: float | None = None  # None: the endpoint's default (long for a local server)
     max_repairs: int = 2
+    response_format: str | None = None  # pinned; None: $CLI_AI_RESPONSE_FORMAT, else negotiated
 
 
 def make_plan(goal: str, options: PlanOptions, *, dry_run: bool = False, profile=None):
@@ -39,7 +40,8 @@ def make_plan(goal: str, options: PlanOptions, *, dry_run: bool = False, profile
         raise BadInputError('GOAL: empty; say what to optimize, e.g. "optimize this system for database workload"')
     profile = profile or gather_profile()
     plan = strategist_plan(goal, provider=options.provider, model=options.model, base_url=options.base_url,
-                           timeout=options.timeout, max_repairs=options.max_repairs, dry_run=dry_run, profile=profile)
+                           timeout=options.timeout, max_repairs=options.max_repairs, dry_run=dry_run, profile=profile,
+                           response_format=options.response_format)
     return plan, profile
 
 

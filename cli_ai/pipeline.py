@@ -126,6 +126,11 @@ def llm_configured() -> tuple[bool, str]:
     return False, "no OPENAI_API_KEY or OPENAI_BASE_URL: the offline strategist plans"
 
 
+# What was measured with a local model (docs/benchmarks.md, "The LLM path against a real local model").
+LOCAL_LLM_TRIED = ("llama-cpp-python 0.3.16's server with SmolLM2-135M-Instruct Q4_1 on 2 CPU cores: 38-218 s a "
+                   "plan, no usable spec (too small a model); larger models were not available to try here")
+
+
 def doctor_checks(proc_root: str = PROC_SYS) -> list[tuple[str, bool | None, str]]:
     """What `cli-ai doctor` reports: can this machine be tuned, and with what."""
     from cli_ai.targets import TARGETS
@@ -142,6 +147,11 @@ def doctor_checks(proc_root: str = PROC_SYS) -> list[tuple[str, bool | None, str
     checks.append(("pressure stall info", pressure.exists() or None, "/proc/pressure present" if pressure.exists() else "absent (PSI disabled)"))
     ok, detail = llm_configured()
     checks.append(("LLM endpoint", ok or None, detail))
+    if ok:
+        from cli_ai.strategist.openai_strategist import describe_requests
+
+        checks.append(("LLM requests", True, describe_requests()))
+    checks.append(("LLM tried", None, LOCAL_LLM_TRIED))
     return checks
 
 
@@ -171,6 +181,17 @@ def bench_tcp_accept(*, connections: int, concurrency: int, accept_delay_ms: flo
     if result.completed == 0:
         raise BenchmarkError(f"tcp-accept: none of {connections} connections completed")
     return result
+
+
+def bench_probe(*, resource: str, count: int):
+    """`cli-ai bench probe`: one capacity probe (tactician/probes.py)."""
+    from cli_ai.errors import BadInputError
+    from cli_ai.tactician.probes import run_probe
+
+    try:
+        return run_probe(resource, count)
+    except ValueError as exc:
+        raise BadInputError(str(exc)) from None
 
 
 def rollback(*, force: bool = False, discard: bool = False, allow_out_of_range: bool = False):

@@ -235,6 +235,21 @@ def execute(run: PreparedRun, options: TuneOptions, sink: EventSink = null_sink,
     `evaluate` replaces the spec's benchmark with a Python function (values ->
     Evaluation), for programmatic use and the search benchmark; everything
     else (Guard, journal, budget, events, run directory) stays the same."""
+    from cli_ai.safety.guard import claim
+
+    # The Guard's refusals (another run holds the lock, a crashed run left its
+    # journal) come before this run writes anything of its own or starts a
+    # broker: a refused run leaves no run directory behind. The journal is
+    # still written by the Guard, before the first write to the machine.
+    lock = claim(sink=sink) if get_target(run.spec.target).writes_machine(run) else None
+    try:
+        return _run(run, options, sink, evaluate, lock)
+    finally:
+        if lock is not None:
+            lock.release()  # a no-op once the Guard has released it
+
+
+def _run(run: PreparedRun, options: TuneOptions, sink: EventSink, evaluate, lock) -> TuningResult:
     from cli_ai.safety.guard import FailureCounter, Guard
     from cli_ai.tactician.loop import RecordingWrapper, Tracker, recheck
 
@@ -268,7 +283,7 @@ def execute(run: PreparedRun, options: TuneOptions, sink: EventSink = null_sink,
         if evaluate is not None:
             session.evaluate = evaluate
         with Guard(session.backend, run.space.names, sink=sink, workload=spec.workload_name,
-                   netns_params=netns) as guard:
+                   netns_params=netns, lock=lock) as guard:
             failures = FailureCounter(spec.safety.max_consecutive_failures)
             common = dict(reward=session.reward, failures=failures, budget=run.budget)
             env = target.make_env(run, session, guard, **common)

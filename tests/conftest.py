@@ -20,7 +20,7 @@ EXAMPLES = ROOT / "examples"
 def _isolated_state(tmp_path, monkeypatch):
     state = tmp_path / "state"
     monkeypatch.setenv("CLI_AI_STATE_DIR", str(state))
-    for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "CLI_AI_MODEL"):
+    for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "CLI_AI_MODEL", "CLI_AI_RESPONSE_FORMAT"):
         monkeypatch.delenv(var, raising=False)
     yield
 

@@ -4,7 +4,10 @@ It listens on 127.0.0.1 (a free port) in a thread, answers
 `POST /v1/chat/completions` from a script of steps, and records every request
 it gets (path, headers, JSON body). Like the real API it checks the bearer key
 (401, echoing the key it got, the worst case for leaks), the model (404), and
-optionally rejects response_format types (400), before taking the next step.
+optionally rejects response_format types (400, or HTTP 500 with the body
+llama-cpp-python's server sends for json_schema: `llama_cpp_style`) and
+request parameters (400, as OpenAI does for max_tokens on its reasoning
+models), before taking the next step.
 
     with ScriptedLLM(api_key="sk-test") as llm:
         llm.push(Reply(json.dumps(spec)), Status(429), Reply(...))
@@ -73,6 +76,23 @@ class Request:
         return rf.get("type") if isinstance(rf, dict) else None
 
 
+LLAMA_CPP_JSON_SCHEMA_ERROR = (
+    "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), 'msg': "
+    "\"Input should be 'text' or 'json_object'\", 'input': '%s', 'ctx': {'expected': \"'text' or "
+    "'json_object'\"}}\n\n  File \"/usr/lib/python3/dist-packages/llama_cpp/server/app.py\", line 376, in "
+    "create_chat_completion\n    POST /v1/chat/completions"
+)
+
+
+def listening_socket() -> socket.socket:
+    """A TCP socket listening on 127.0.0.1 (a free port): a server for a planned
+    benchmark to find (plan_rules connects and closes). The caller closes it."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    s.listen(64)
+    return s
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -87,7 +107,11 @@ class ScriptedLLM:
         models: tuple[str, ...] = ("test-model",),
         reject_formats: tuple[str, ...] = (),
         default: Any = None,
+        llama_cpp_style: bool = False,
+        reject_params: tuple[str, ...] = (),
     ):
+        self.llama_cpp_style = llama_cpp_style
+        self.reject_params = set(reject_params)
         self.api_key = api_key
         self.models = set(models)
         self.reject_formats = set(reject_formats)
@@ -208,6 +232,16 @@ class ScriptedLLM:
                 },
             )
         rf = body.get("response_format") if isinstance(body, dict) else None
+        if self.llama_cpp_style and isinstance(rf, dict) and rf.get("type") not in ("text", "json_object"):
+            # llama-cpp-python 0.3.16's server, measured: its request model takes
+            # only these two, and a pydantic error there is an internal error (500)
+            return self._send(handler, 500, {"error": {"message": LLAMA_CPP_JSON_SCHEMA_ERROR % rf.get("type"),
+                                                       "type": "internal_server_error", "param": None, "code": None}})
+        for param in sorted(self.reject_params & set(body if isinstance(body, dict) else ())):
+            return self._send(handler, 400, {"error": {
+                "message": f"Unsupported parameter: '{param}' is not supported with this model. "
+                           "Use 'max_completion_tokens' instead.",
+                "type": "invalid_request_error", "param": param, "code": "unsupported_parameter"}})
         if isinstance(rf, dict) and rf.get("type") in self.reject_formats:
             return self._send(
                 handler,

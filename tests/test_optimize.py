@@ -65,7 +65,7 @@ def test_optimize_refuses_an_unsafe_llm_answer_and_runs_nothing(tmp_path):
     with ScriptedLLM(api_key="k") as llm:
         llm.push(*[Reply(json.dumps(spec))] * 3)
         r = run_cli("optimize", GOAL, "--dry-run", "--yes", "--provider", "openai", "--base-url", llm.url,
-                    "--model", "test-model", "--output-dir", tmp_path, env={"OPENAI_API_KEY": "k"})
+                    "--model", "test-model", "--output-dir", tmp_path / "runs", env={"OPENAI_API_KEY": "k"})
     assert r.returncode == 3, r.stderr
     assert "shell syntax" in r.stderr
-    assert not any(tmp_path.iterdir())  # no run directory: nothing ran
+    assert not (tmp_path / "runs").exists()  # no run directory: nothing ran (the state dir keeps the failed plan)

@@ -26,17 +26,21 @@ from cli_ai.strategist.openai_strategist import (
 )
 from cli_ai.strategist.profile import gather_profile
 
-from .llm_server import Delay, Reply, ScriptedLLM, Status, free_port
+from .llm_server import Delay, Reply, ScriptedLLM, Status, free_port, listening_socket
 
 KEY = "sk-test-key-0123456789abcdef"
 GOAL = "my postgres stalls on writes"
+# Something listening where GOOD's pgbench connects, for the runnable-benchmark
+# rule (plan_rules): open for the whole module, closed by the OS at exit.
+_DB_LISTENER = listening_socket()
+DB_PORT = str(_DB_LISTENER.getsockname()[1])
 
 GOOD = {
     "workload_name": "PostgreSQL OLTP",
     "description": "Dirty-page writeback bursts stall commits; pgbench measures the server.",
     "target": "sysctl",
     "reward_metric": "transactions_per_second",
-    "benchmark": {"runner": "pgbench", "args": ["-c", "16", "-j", "2", "-T", "20", "testdb"]},
+    "benchmark": {"runner": "pgbench", "args": ["-h", "127.0.0.1", "-p", DB_PORT, "-c", "16", "-j", "2", "-T", "20", "testdb"]},
     "action_space": [
         {"param": "vm.dirty_ratio", "type": "int", "min": 5, "max": 40},
         {"param": "vm.dirty_background_ratio", "type": "int", "min": 1, "max": 20},
@@ -144,8 +148,11 @@ def test_good_answer_is_planned_with_structured_output(llm, profile):
     prompt = user["content"]
     assert "GOAL: my postgres stalls on writes" in prompt
     assert "MACHINE PROFILE" in prompt and f"kernel {profile.kernel}" in prompt
-    relevant = prompt.split("Most relevant to this goal")[1].split("Also allowed:")[0]
-    assert "vm.dirty_ratio | int | safe 1..40" in relevant  # catalogue entries with their safe ranges
+    relevant = prompt.split("SAFETY CATALOGUE: the entries that match this goal")[1].split("BENCHMARK RUNNERS")[0]
+    # the retrieved catalogue entries with their safe ranges, symptoms and the benchmarks they move
+    assert "vm.dirty_ratio | int | safe 1..40" in relevant
+    assert "write stalls" in relevant and "fio_randwrite_sync" in relevant
+    assert "net.core.somaxconn" not in relevant  # not a long list of every entry
     for absent in profile.absent_sysctls or ():
         assert f"- {absent} |" not in prompt  # not offered
         assert absent in prompt.split("Absent on this kernel (never use):")[1]
@@ -291,12 +298,21 @@ def test_500_exhausted_names_status(llm, profile):
         strategist(llm, max_retries=1).plan(GOAL, profile)
 
 
-def test_timeout_is_retried_then_reported(llm, profile):
+def test_timeout_is_retried_then_reported_when_asked(llm, profile):
     llm.push(Delay(1.0, Reply(js(GOOD))), Delay(1.0, Reply(js(GOOD))))
     with pytest.raises(EndpointError) as info:
-        strategist(llm, timeout=0.2, max_retries=1).plan(GOAL, profile)
+        strategist(llm, timeout=0.2, max_retries=1, retry_timeouts=True).plan(GOAL, profile)
     assert f"the LLM endpoint {llm.url} did not answer within 0.2 s after 1 retry" in str(info.value)
     assert len(llm.chat_requests) == 2
+
+
+def test_a_local_servers_timeout_is_not_retried(llm, profile):
+    # 127.0.0.1 is local: the server would still be computing the first request
+    llm.push(Delay(1.0, Reply(js(GOOD))), Delay(1.0, Reply(js(GOOD))))
+    with pytest.raises(EndpointError) as info:
+        strategist(llm, timeout=0.2, max_retries=3).plan(GOAL, profile)
+    assert f"did not answer within 0.2 s (not retried: a local server keeps computing" in str(info.value)
+    assert len(llm.chat_requests) == 1
 
 
 # --------------------------------------------------------------------------- errors

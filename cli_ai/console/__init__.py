@@ -62,6 +62,15 @@ class Console:
         sys.stdout.write(json.dumps(scrub_data(payload), indent=2, default=str) + "\n")
         sys.stdout.flush()
 
+    def bench_result(self, result: Any, *, json_out: bool) -> None:
+        """A built-in benchmark's result (`cli-ai bench ...`): `name: value`
+        lines, which the generic parser reads back, or one JSON object."""
+        if json_out:
+            self.json(result.__dict__)
+        else:
+            for line in result.lines():
+                self.info(line)
+
     def confirm(self, question: str) -> bool:
         from rich.prompt import Confirm
 

@@ -70,12 +70,51 @@ def usage_line(usage: dict[str, Any]) -> str | None:
     return line
 
 
-def render_plan(console, plan, *, show_spec: bool = True, show_reasoning: bool = True) -> None:
+def render_rounds(console, rounds: Iterable[dict[str, Any]]) -> None:
+    """Every round with the LLM (--verbose), on stderr: stdout keeps the spec alone."""
+    from cli_ai.strategist.transcript import round_lines
+
+    for r in rounds:
+        for line in round_lines(r):
+            style = "dim" if line.startswith(" ") else "bold"
+            console.err.print(f"[{style}]{escape(line)}[/]", soft_wrap=True)
+
+
+def failed_plan_json(exc) -> dict[str, Any]:
+    """A failed plan as one JSON object (`plan --json`): the error, its lines,
+    the exit code, and, from the LLM, the failed-plan file, usage and rounds."""
+    record = getattr(exc, "transcript", None) or {}
+    return {
+        "error": {
+            "kind": type(exc).__name__,
+            "message": exc.lines()[0] if exc.lines() else str(exc),
+            "problems": exc.lines(),
+            "exit_code": exc.exit_code,
+            "failed_plan_file": getattr(exc, "failed_plan_file", None),
+            "usage": getattr(exc, "usage", None) or {},
+            "rounds": record.get("rounds", []),
+        }
+    }
+
+
+def render_failed_plan(console, exc, *, verbose: bool = False) -> None:
+    """What a failed plan leaves on the screen before its error lines: the
+    JSON error object with --json, every round with --verbose."""
+    if console.json_mode:
+        console.json(failed_plan_json(exc))
+    elif verbose:
+        render_rounds(console, (getattr(exc, "transcript", None) or {}).get("rounds", []))
+
+
+def render_plan(console, plan, *, show_spec: bool = True, show_reasoning: bool = True, verbose: bool = False) -> None:
     """A whole plan: a fallback warning, the reasoning, the spec, warnings, token usage.
-    With --json: one object (plan.to_dict()) on stdout and nothing else there."""
+    With --json: one object (plan.to_dict()) on stdout and nothing else there.
+    With `verbose`: every round with the LLM first (stderr)."""
     if console.json_mode:
         console.json(plan.to_dict())
         return
+    if verbose:
+        render_rounds(console, plan.rounds)
     if plan.fallback_reason:
         console.note(plan.fallback_reason)
     if show_reasoning and plan.reasoning:
@@ -89,4 +128,4 @@ def render_plan(console, plan, *, show_spec: bool = True, show_reasoning: bool =
         console.err.print(f"[dim]{escape(line)}[/]")
 
 
-__all__ = ["render_plan", "render_spec", "render_reasoning", "plan_header", "usage_line", "spec_json_text"]
+__all__ = ["render_plan", "render_failed_plan", "failed_plan_json", "render_rounds", "render_spec", "render_reasoning", "plan_header", "usage_line", "spec_json_text"]

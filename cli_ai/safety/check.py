@@ -21,6 +21,7 @@ from cli_ai.errors import SafetyError
 from cli_ai.safety.catalog import CatalogEntry, lookup
 from cli_ai.safety.interpreters import template_interpreter
 from cli_ai.spec import KnobSpec, TuningSpec, VectorElement, strip_trailing_redirect
+from cli_ai.spec.model import BUILTIN_RUNNERS
 
 # Params that run programs, crash the machine on purpose, switch off
 # protections or open the machine as a router. They are refused even if
@@ -319,7 +320,7 @@ def check_spec(
 
         ranges = {k.param: (float(k.min), float(k.max)) for k in knobs
                   if k.type in ("int", "float") and k.min is not None and k.max is not None}
-        rule_errors, rule_notes = spec_problems(ranges, fixed=fixed, mem_kib=mem_kib)
+        rule_errors, rule_notes = spec_problems(ranges, fixed=fixed, mem_kib=mem_kib, names=[k.param for k in knobs])
         errors += rule_errors
         notes += rule_notes
     if errors:
@@ -431,7 +432,7 @@ def check_argv(
     for j, arg in enumerate(args):
         if "\x00" in arg:
             raise SafetyError(f"{field_name}[{j}]: contains a NUL character")
-    if runner == "tcp-accept":  # cli-ai's own benchmark: its args are options
+    if runner in BUILTIN_RUNNERS:  # cli-ai's own benchmarks: their args are options
         return None
     argv = tuple(args) if runner == "command" else (runner, *args)
     why = template_interpreter(argv, candidates or {})

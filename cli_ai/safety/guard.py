@@ -10,6 +10,14 @@ HUP, QUIT, USR1, USR2, ALRM, ... see `HANDLED_SIGNALS`) raises `Interrupted`
 in the main thread so the `with` block unwinds through the restore. After a
 `kill -9` the journal stays on disk and `rollback()` (the `cli-ai rollback`
 command) restores from it, after checking it (`journal_check.py`).
+
+A run that writes files of its own before its Guard is entered (the run
+directory, a broker's backup) takes the Guard's refusals first with
+`claim()`, and hands the held lock to the Guard:
+
+    lock = claim(sink=sink)                  # LockHeldError / JournalPendingError: nothing written yet
+    ...                                      # run directory, session
+    with Guard(backend, names, lock=lock) as guard: ...
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from cli_ai.errors import (
     TooManyFailures,
 )
 from cli_ai.events import Event, EventSink, null_sink
+from cli_ai.safety.constraints import exclusive_twin, restore_order
 from cli_ai.safety.files import restore_files
 from cli_ai.safety.journal import APPLIED_NAME, Journal, JournalRecord, state_dir
 from cli_ai.safety.lock import LOCK_NAME, MachineLock, pid_alive
@@ -58,6 +67,35 @@ def _terminating_signals() -> tuple[int, ...]:
 
 
 HANDLED_SIGNALS = _terminating_signals()
+
+
+def claim(directory: Path | None = None, *, sink: EventSink = null_sink) -> MachineLock:
+    """The Guard's refusals, before anything is written: take the machine
+    lock (LockHeldError while another run holds it) and refuse a journal a
+    crashed run left (JournalPendingError). Returns the held lock, for
+    `Guard(..., lock=)`; the caller releases it if it never enters the Guard."""
+    lock = MachineLock(directory or state_dir())
+    lock.acquire()
+    if lock.took_over_from:
+        sink(Event("lock_takeover", {"pid": lock.took_over_from}))
+    try:
+        _refuse_pending_journal(Journal(lock.directory))
+    except BaseException:
+        lock.release()
+        raise
+    return lock
+
+
+def _refuse_pending_journal(journal: Journal) -> None:
+    # A malformed or unsafe journal is a StateError (exit 2) from read().
+    pending = journal.read()
+    if pending is not None:
+        raise JournalPendingError(
+            f"a previous run (PID {pending.pid}) left changed values in {journal.path}; "
+            "run `cli-ai rollback` to restore them first"
+        )
+
+
 class FailureCounter:
     """Stops a run after `limit` consecutive failed steps (seed 004: 3)."""
 
@@ -95,13 +133,22 @@ class Guard:
         netns_params: Iterable[str] = (),
         install_signal_handlers: bool = True,
         keep_on_success: bool = False,
+        lock: MachineLock | None = None,
     ):
         """`keep_on_success` (for `cli-ai apply`): when the block ends without an
         error, leave the values in place and move the journal to `applied.json`,
-        so that `cli-ai rollback` can still undo them; any error still restores."""
+        so that `cli-ai rollback` can still undo them; any error still restores.
+        `lock`: the lock `claim()` took (its refusals passed); the Guard owns
+        it from here and releases it on exit."""
         self.backend = backend
         self.names = list(dict.fromkeys(names))
-        self.directory = directory or state_dir()
+        # The twin of an exclusive pair is journaled too: writing a name zeroes
+        # it in the kernel, so it is one of the values this run changes.
+        twins = [t for t in map(exclusive_twin, self.names) if t is not None and t not in self.names]
+        self.journaled = self.names + [t for t in dict.fromkeys(twins) if backend.exists(t)]
+        self.directory = directory or (lock.directory if lock is not None else state_dir())
+        if lock is not None and lock.directory != self.directory:
+            raise ValueError(f"the claimed lock is in {lock.directory}, this Guard's state directory is {self.directory}")
         self.sink = sink
         self.workload = workload
         self.netns_params = [n for n in netns_params if n in self.names]
@@ -109,7 +156,8 @@ class Guard:
         self.keep_on_success = keep_on_success
         self.files: list[dict] = []
         self.journal = Journal(self.directory)
-        self.lock = MachineLock(self.directory)
+        self.lock = lock or MachineLock(self.directory)
+        self._claimed = lock is not None
         self.originals: dict[str, Value] = {}
         self.changed = False
         self.restored = False
@@ -121,16 +169,18 @@ class Guard:
     # ------------------------------------------------------------ lifecycle
     def __enter__(self) -> "Guard":
         if self._journaled:
-            self.lock.acquire()
-            if self.lock.took_over_from:
-                self.sink(Event("lock_takeover", {"pid": self.lock.took_over_from}))
+            if not self._claimed:
+                self.lock.acquire()
+                if self.lock.took_over_from:
+                    self.sink(Event("lock_takeover", {"pid": self.lock.took_over_from}))
             try:
-                self._refuse_pending_journal()
+                if not self._claimed:
+                    _refuse_pending_journal(self.journal)
                 if self.keep_on_success:
                     # What an earlier apply kept must be readable before this
                     # one writes: its originals are merged into it at the end.
                     Journal(self.directory, APPLIED_NAME).read()
-                self.originals = self.backend.read(self.names)
+                self.originals = self.backend.read(self.journaled)
                 self.journal.write(
                     JournalRecord(
                         backend=self.backend.describe(),
@@ -144,7 +194,8 @@ class Guard:
                 raise
             self.sink(Event("journal_written", {"path": str(self.journal.path), "originals": dict(self.originals)}))
         else:
-            self.originals = self.backend.read(self.names)
+            self.lock.release()  # claimed for a backend that turned out to write nothing: not needed
+            self.originals = self.backend.read(self.journaled)
         self._install_handlers()
         return self
 
@@ -173,15 +224,6 @@ class Guard:
         if self._pending_signal is not None and exc is None:
             raise Interrupted(self._pending_signal)
         return False
-
-    def _refuse_pending_journal(self) -> None:
-        # A malformed or unsafe journal is a StateError (exit 2) from read().
-        pending = self.journal.read()
-        if pending is not None:
-            raise JournalPendingError(
-                f"a previous run (PID {pending.pid}) left changed values in {self.journal.path}; "
-                "run `cli-ai rollback` to restore them first"
-            )
 
     def _keep(self) -> None:
         """Merge this run's originals into applied.json (older originals win:
@@ -222,7 +264,7 @@ class Guard:
     # ------------------------------------------------------------ writes
     def apply(self, values: Mapping[str, Value]) -> None:
         """Write `values` (only params journaled by this guard)."""
-        unknown = [n for n in values if n not in self.originals]
+        unknown = [n for n in values if n not in self.originals or n not in self.names]
         if unknown:
             raise SafetyError(f"{unknown[0]}: not journaled by this run; refusing to write it")
         self.changed = True
@@ -233,9 +275,12 @@ class Guard:
         if not self.originals or self.restored:
             return {}
         failures: list[str] = []
-        for name, value in self.originals.items():
+        writes, implied = restore_order(self.originals)  # the zeroed twin of a pair comes back by itself
+        for name in writes + implied:
+            value = self.originals[name]
             try:
-                self.backend.write({name: value})
+                if name in writes:
+                    self.backend.write({name: value})
                 got = self.backend.read([name])[name]
                 if not same_value(got, value):
                     failures.append(f"{name}: reads back {got!r}, expected {value!r}")
@@ -281,5 +326,5 @@ class Guard:
         self._old_handlers.clear()
 
 
-__all__ = ["Guard", "FailureCounter", "MachineLock", "rollback", "RollbackOutcome", "pid_alive", "BackendWriteError",
+__all__ = ["Guard", "claim", "FailureCounter", "MachineLock", "rollback", "RollbackOutcome", "pid_alive", "BackendWriteError",
            "restore_files", "HANDLED_SIGNALS", "LOCK_NAME"]

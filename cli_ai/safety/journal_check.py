@@ -22,6 +22,7 @@ from cli_ai.core.backend import Value, same_value
 from cli_ai.errors import OriginalsOutOfRange, StateError
 from cli_ai.safety.catalog import CatalogEntry, load_catalog, load_mosquitto_catalog
 from cli_ai.safety.check import param_name_problem
+from cli_ai.safety.constraints import exclusive_twin
 from cli_ai.safety.files import is_persist_entry, persist_path
 from cli_ai.safety.journal import JournalRecord
 
@@ -45,6 +46,8 @@ def _entry(kind: str, name: str) -> tuple[CatalogEntry | None, str | None]:
 def _in_range(entry: CatalogEntry, v: Value) -> bool:
     if entry.default is not None and same_value(v, entry.default):
         return True
+    if v == 0 and exclusive_twin(entry.name) is not None:
+        return True  # vm.dirty_ratio reads 0 while vm.dirty_bytes is set: the kernel's own state
     if entry.type == "enum":
         return v in (entry.values or ())
     if entry.type == "vector":

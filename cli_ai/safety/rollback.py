@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from cli_ai.core.backend import Backend, Value, same_value
 from cli_ai.errors import CliAiError, LockHeldError, SafetyError, StateError
+from cli_ai.safety.constraints import restore_order
 from cli_ai.safety.files import restore_files
 from cli_ai.safety.journal import APPLIED_NAME, Journal, JournalRecord, current_netns, state_dir
 from cli_ai.safety.journal_check import check_files, check_originals, refuse_out_of_range
@@ -133,10 +134,19 @@ def rollback(
             refuse_out_of_range(outside)
         restored: dict[str, tuple[Value, Value]] = {}
         failures: list[str] = []
-        for name, original in record.originals.items():
+        writes, implied = restore_order(record.originals)  # the zeroed twin of a pair comes back by itself
+        seen: dict[str, Value] = {}
+        for name in implied:  # what it was before the writes below change it
             try:
-                before = target.read([name])[name]
-                target.write({name: original})
+                seen[name] = target.read([name])[name]
+            except (CliAiError, OSError):
+                pass
+        for name in writes + implied:
+            original = record.originals[name]
+            try:
+                before = seen[name] if name in seen else target.read([name])[name]
+                if name in writes:
+                    target.write({name: original})
                 after = target.read([name])[name]
                 if same_value(after, original):
                     restored[name] = (before, original)

@@ -35,6 +35,8 @@ SPEC_SHAPES: dict[str, SpecShape] = {
     "scheduler": SpecShape(block=True),
 }
 TARGETS = tuple(SPEC_SHAPES)
+# cli-ai's own benchmarks (`cli-ai bench NAME`): their args are options, not a program
+BUILTIN_RUNNERS = ("tcp-accept", "probe")
 ALGORITHMS = ("auto", "ppo", "ddpg", "td3", "sac", "per-ddpg", "random", "sarsa", "dqn")
 COMMAND_KNOB_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")

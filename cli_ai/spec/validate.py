@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from cli_ai.text import has_controls
-from cli_ai.spec.model import COMMAND_KNOB_NAME, PLACEHOLDER, SPEC_SHAPES
+from cli_ai.spec.model import BUILTIN_RUNNERS, COMMAND_KNOB_NAME, PLACEHOLDER, SPEC_SHAPES
 
 
 def schema_path() -> Path:
@@ -262,8 +262,12 @@ def _semantic_problems(data: dict[str, Any]) -> list[str]:
         out.append("benchmark.args: benchmark_command already gives the command; keep only one of them")
     shape = SPEC_SHAPES[target]
     if shape.benchmark:
-        if not has_cmd and not has_args and bench.get("runner") != "tcp-accept":
+        if not has_cmd and not has_args and bench.get("runner") not in BUILTIN_RUNNERS:
             out.append("benchmark_command: missing; give the benchmark as benchmark_command or benchmark.args")
+        if bench.get("runner") in BUILTIN_RUNNERS:
+            from cli_ai.spec.builtin import builtin_args_problems
+
+            out.extend(builtin_args_problems(bench["runner"], list(bench.get("args", []))))
         if "reward_metric" not in data:
             out.append("reward_metric: missing required field; name the number in the benchmark output to optimize")
         if has_cmd:

@@ -53,6 +53,7 @@ class PlanResult:
     response_format: str | None = None
     base_url: str | None = None
     warnings: list[str] = field(default_factory=list)
+    rounds: list[dict[str, Any]] = field(default_factory=list)  # the LLM's rounds (transcript.Round), scrubbed
 
     def to_dict(self) -> dict[str, Any]:
         """Everything but the typed spec, as JSON-ready data (for runs/<stamp>/plan.json)."""
@@ -67,6 +68,7 @@ class PlanResult:
             "reasoning": list(self.reasoning),
             "warnings": list(self.warnings),
             "usage": copy.deepcopy(self.usage),
+            "rounds": copy.deepcopy(self.rounds),
             "spec": copy.deepcopy(self.spec_dict),
         }
 
@@ -106,12 +108,14 @@ class Assessment:
 
 
 def assess_spec(data: Any, *, dry_run: bool = False, proc_root: str | None = None, policy: bool = True,
-                goal: str = "") -> Assessment:
+                goal: str = "", rules: bool = False) -> Assessment:
     """Run a proposed spec through everything a plan must pass: the schema and
     semantic checks, the safety checks (`check_loaded_spec`, without
     allow_shell), and (unless `policy` is False, for curated ready specs) the
     strategist policy on targets and benchmarks (`goal`: the person's words,
-    where a remote host a benchmark may use must appear). All problems at once."""
+    where a remote host a benchmark may use must appear). With `rules`, also the
+    prompt's rules (`plan_rules`: the param count; a benchmark that can run
+    here, unless `dry_run`): problems to repair, not unsafe. All problems at once."""
     from cli_ai.errors import SafetyError
     from cli_ai.pipeline import check_benchmark_command, check_loaded_spec
     from cli_ai.safety.check import shell_syntax_in, without_clamp_hint
@@ -143,4 +147,9 @@ def assess_spec(data: Any, *, dry_run: bool = False, proc_root: str | None = Non
             unsafe.extend(p for p in exc.problems if p not in unsafe)
     if policy:
         unsafe.extend(p for p in plan_policy_problems(spec, skip_args=shell, goal=goal) if p not in unsafe)
-    return Assessment(spec, unsafe, unsafe=bool(unsafe), checked=None if unsafe else checked)
+    problems = list(unsafe)
+    if rules:
+        from cli_ai.strategist.plan_rules import plan_rule_problems
+
+        problems += [p for p in plan_rule_problems(spec, runnable=not dry_run) if p not in problems]
+    return Assessment(spec, problems, unsafe=bool(unsafe), checked=None if problems else checked)

@@ -1,351 +1,331 @@
 """The offline strategist: deterministic, no network, the default without an LLM.
 
-It reads the goal for weighted phrases (not lone keywords: "stalls on writes",
-"lots of TIME_WAIT sockets", "too many open connections"), lets the system
-profile tip the balance (a running PostgreSQL makes a database reading more
-likely), and fills the winning template from `templates.json`. Every param and
-range comes from the safety catalogue, narrowed by the template; params this
-kernel lacks are skipped. The benchmark is the first candidate that fits and is
-installed (and has its server running), else cli-ai's built-in `tcp-accept` or
-sysbench. The reasoning lists the matched phrases with their weights, the
-runner-up, and why each param is there.
+It ranks what cli-ai knows against the goal (BM25 over the catalogue's
+entries and over the curated workload templates, `retrieval.py`) and then:
+
+- a template for another target (Mosquitto, autoscaling, the request
+  scheduler) that the words point to loads that target's ready spec;
+- an entry the goal names precisely (its symptom or error message, its
+  name's words) that no matching template covers plans from the catalogue:
+  the best matching entries, each inside its safe range;
+- otherwise the best matching template plans, its params narrowed by the
+  catalogue;
+- nothing that matches well enough is declined (GoalDeclined, exit 2), with
+  what cli-ai can tune and example goals.
+
+What runs on the machine may tip a close call between templates the words
+already point to, never replace the words. The benchmark is one that the
+plan's knobs can move (the catalogue's `moves`) and that runs here, else the
+best one with what to install. The reasoning says which words matched which
+entries, why this benchmark, and which of the goal's words matched nothing.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import re
-from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from cli_ai.errors import SpecError, StrategistError
-from cli_ai.safety.catalog import CatalogEntry, lookup
+from cli_ai.errors import GoalDeclined, SpecError, StrategistError
+from cli_ai.safety.catalog import lookup
 from cli_ai.spec import load_spec, spec_from_dict
 from cli_ai.strategist.base import PlanResult
+from cli_ai.strategist.planning import (  # noqa: F401  (public names)
+    TEMPLATES_FILE,
+    Workload,
+    _knob_range_text,
+    _substitute,
+    build_knob,
+    choose_benchmark,
+    compile_phrase,
+    examples_dirs,
+    load_templates,
+    normalize,
+    workloads,
+)
 from cli_ai.strategist.profile import SystemProfile
+from cli_ai.strategist.retrieval import STOPWORDS, Hit, default_indexes, words
 
-TEMPLATES_FILE = Path(__file__).with_name("templates.json")
-MIN_SCORE = 1.0  # below this, nothing was recognised: the general template plans
-CLOSE_CALL = 1.0  # a lead smaller than this is reported as a close call
-INSTALLED_FACTOR = 0.25  # an installed, idle service counts this much of a running one
-GAP_WORDS = 3
+MIN_TEMPLATE = 2.0  # a template's BM25 score below this is not a match
+MIN_TEMPLATE_ALONE = 1.5  # a template's floor when no catalogue entry matches
+MIN_ENTRY = 2.0  # nor is an entry's
+STRONG_ENTRY = 4.0  # an entry this well matched plans from the catalogue unless a template covers it
+GROUP_FRACTION = 0.45  # entries within this fraction of the best join the plan
+RUNNING_BONUS = 0.15  # a template whose service runs here gains this share of its score
+INSTALLED_BONUS = 0.05
+MAX_ENTRY_PARAMS = 5
+LEAD_TIE = 0.8  # entries scoring this close to the best count as tied for the lead
+OTHER_TARGET_CONTEXT = 1.0  # a target's template must score this much before its options are considered
+DECLINE_OVER_ENTRY = 0.6  # a "not for cli-ai" match wins over an entry scoring less than this many times it
 TRAINING = {"algorithm": "auto", "budget": 30}
+EXAMPLE_GOALS = (
+    "our nginx proxy logs 'too many open files'",
+    "lots of TIME_WAIT sockets and cannot assign requested address",
+    "my postgres stalls on writes",
+)
 
 
-# --------------------------------------------------------------------------- phrases
+def can_tune_text() -> str:
+    return ("cli-ai tunes Linux kernel settings (sysctl: network, memory, files, scheduler limits), "
+            "a Mosquitto MQTT broker, serverless autoscaling and request scheduling (simulated)")
 
 
-def normalize(text: str) -> str:
-    """Lower case, punctuation and separators as single spaces: 'TIME_WAIT' -> 'time wait'."""
-    return " ".join(re.sub(r"[^a-z0-9]+", " ", text.lower()).split())
+def one_line(text: str) -> str:
+    """A pasted log line as one line of text: control characters (tabs and
+    newlines included) become spaces, runs of spaces one (spec fields are one line)."""
+    return " ".join(re.sub(r"[\x00-\x1f\x7f-\x9f]", " ", text).split())
 
 
-def _token(tok: str) -> str:
-    if tok.endswith("*"):
-        return re.escape(tok[:-1]) + r"[a-z0-9]*"
-    return re.escape(tok)
-
-
-def compile_phrase(pattern: str) -> re.Pattern[str]:
-    """'stall* ... write*' -> a regex over normalized text.
-
-    Segments separated by '...' follow each other with up to three words in
-    between; inside a segment, '|' separates alternative word sequences;
-    'word*' matches words starting with 'word'."""
-    segments = []
-    for seg in pattern.split("..."):
-        alts = []
-        for alt in seg.split("|"):
-            words = alt.split()
-            if not words:
-                raise ValueError(f"empty alternative in phrase {pattern!r}")
-            alts.append(" ".join(_token(w) for w in words))
-        segments.append("(?:" + "|".join(alts) + ")")
-    gap = r" (?:[a-z0-9]+ ){0,%d}" % GAP_WORDS
-    return re.compile(r"\b" + gap.join(segments) + r"\b")
-
-
-@dataclass(frozen=True)
-class Phrase:
-    pattern: str
-    weight: float
-    regex: re.Pattern[str] = field(compare=False, repr=False)
-
-
-@dataclass(frozen=True)
-class Match:
-    phrase: str
-    text: str
-    weight: float
-
-
-@dataclass(frozen=True)
-class Workload:
-    id: str
-    title: str
-    summary: str
-    phrases: tuple[Phrase, ...]
-    services: dict[str, float]
-    target: str = "sysctl"
-    example: str | None = None
-    params: tuple[dict[str, Any], ...] = ()
-    benchmarks: tuple[str, ...] = ()
-    max_params: int = 6
-    caveats: dict[str, str] = field(default_factory=dict)
-    # Products this template is not for: naming one cancels its phrases.
-    excludes: tuple[re.Pattern[str], ...] = ()
-
-
-@dataclass
-class WorkloadScore:
-    workload: Workload
-    matches: list[Match] = field(default_factory=list)
-    services: list[tuple[str, float, str]] = field(default_factory=list)  # (service, weight, "running"/"installed")
-    excluded_by: str | None = None  # the product named that this template is not for
-
-    @property
-    def phrase_score(self) -> float:
-        return round(sum(m.weight for m in self.matches), 3)
-
-    @property
-    def score(self) -> float:
-        return round(self.phrase_score + sum(w for _, w, _ in self.services), 3)
-
-    def evidence(self) -> str:
-        parts = [f"{m.text!r} (+{m.weight:g})" for m in self.matches]
-        parts += [f"{svc} {how} (+{w:g})" for svc, w, how in self.services]
-        return ", ".join(parts) or "nothing"
-
-
-@lru_cache(maxsize=1)
-def load_templates() -> tuple[tuple[Workload, ...], dict[str, dict[str, Any]]]:
-    data = json.loads(TEMPLATES_FILE.read_text(encoding="utf-8"))
-    workloads = []
-    for raw in data["workloads"]:
-        phrases = tuple(Phrase(p, float(w), compile_phrase(p)) for p, w in raw.get("phrases", []))
-        workloads.append(
-            Workload(
-                id=raw["id"],
-                title=raw["title"],
-                summary=raw["summary"],
-                phrases=phrases,
-                services=dict(raw.get("services", {})),
-                target=raw.get("target", "sysctl"),
-                example=raw.get("example"),
-                params=tuple(raw.get("params", ())),
-                benchmarks=tuple(raw.get("benchmarks", ())),
-                max_params=int(raw.get("max_params", 6)),
-                caveats=dict(raw.get("caveats", {})),
-                excludes=tuple(compile_phrase(p) for p in raw.get("excludes", [])),
-            )
-        )
-    return tuple(workloads), data["benchmarks"]
-
-
-def workloads() -> dict[str, Workload]:
-    return {w.id: w for w in load_templates()[0]}
-
-
-def recognise(goal: str, profile: SystemProfile | None = None) -> list[WorkloadScore]:
-    """Every workload with its evidence, best first (ties keep the template order).
-    The 'general' template has no phrases and comes last unless nothing scores."""
-    text = normalize(goal)
-    scored: list[WorkloadScore] = []
-    for wl in load_templates()[0]:
-        ws = WorkloadScore(wl)
-        for ph in wl.phrases:
-            m = ph.regex.search(text)
-            if m:
-                ws.matches.append(Match(ph.pattern, m.group(0), ph.weight))
-        excluded = next((m.group(0) for p in wl.excludes if (m := p.search(text))), None)
-        if excluded is not None:
-            # a product this template is not for ("a kafka broker" is not Mosquitto)
-            ws.matches, ws.excluded_by = [], excluded
-        # What runs here informs a plan the words already point to; it never
-        # replaces them (a running broker made any goal, gibberish included, a
-        # Mosquitto plan).
-        if profile is not None and ws.matches:
-            for svc, weight in sorted(wl.services.items()):
-                if profile.runs(svc):
-                    ws.services.append((svc, weight, "running"))
-                elif profile.has_installed(svc):
-                    ws.services.append((svc, round(weight * INSTALLED_FACTOR, 3), "installed"))
-        scored.append(ws)
-    order = {wl.id: i for i, wl in enumerate(load_templates()[0])}
-    scored.sort(key=lambda s: (-s.score, order[s.workload.id]))
-    return scored
-
-
-# --------------------------------------------------------------------------- building
-
-
-def _fmt(x: Any) -> str:
-    return str(int(x)) if isinstance(x, float) and x.is_integer() else str(x)
-
-
-def _knob_range_text(knob: dict[str, Any]) -> str:
-    kind = knob.get("type", "int")
-    if kind == "bool":
-        return "on/off"
-    if kind == "enum":
-        return " | ".join(map(str, knob["values"]))
-    if kind == "vector":
-        return " ".join(
-            str(e["min"]) if e["min"] == e["max"] else f"[{e['min']}..{e['max']}]" for e in knob["elements"]
-        )
-    return f"{_fmt(knob['min'])}..{_fmt(knob['max'])}"
-
-
-def build_knob(tpl: dict[str, Any], entry: CatalogEntry, profile: SystemProfile) -> tuple[dict[str, Any] | None, str | None]:
-    """The knob a template asks for, inside the catalogue's safe range; or (None, why not)."""
-    name = tpl["param"]
-    kind = tpl.get("type") or ("int" if entry.type in ("int", "float") else entry.type)
-    knob: dict[str, Any] = {"param": name, "type": kind}
-    if kind == "bool":
-        if entry.type != "bool":
-            return None, f"the catalogue lists it as {entry.type}, not an on/off flag"
-    elif kind == "enum":
-        allowed = [v for v in tpl["values"] if v in (entry.values or ())]
-        if name == "net.ipv4.tcp_congestion_control" and profile.congestion_controls is not None:
-            missing = [v for v in allowed if v not in profile.congestion_controls]
-            allowed = [v for v in allowed if v in profile.congestion_controls]
-            if missing and len(allowed) < 2:
-                return None, f"this kernel offers only {', '.join(profile.congestion_controls)} (no {', '.join(missing)})"
-        if len(allowed) < 2:
-            return None, "fewer than two safe values to choose from"
-        knob["values"] = allowed
-    elif kind == "vector":
-        safe = entry.elements or ()
-        if entry.type != "vector" or len(safe) != len(tpl["elements"]):
-            return None, "the template's fields do not match the catalogue"
-        elements = []
-        for el, s in zip(tpl["elements"], safe):
-            lo, hi = max(el["min"], s.min), min(el["max"], s.max)
-            if lo > hi:
-                return None, "no overlap with the safe range"
-            e = {"min": int(lo), "max": int(hi)}
-            if el.get("scale") == "log" and lo > 0 and lo < hi:
-                e["scale"] = "log"
-            elements.append(e)
-        if all(e["min"] == e["max"] for e in elements):
-            return None, "every field would be fixed"
-        knob["elements"] = elements
-    else:
-        if entry.type not in ("int", "float"):
-            return None, f"the catalogue lists it as {entry.type}"
-        lo = max(tpl["min"], entry.min)
-        hi = min(tpl["max"], entry.max)
-        pct = tpl.get("cap_percent_of_memory")
-        if pct and profile.memory_mb:
-            cap = int(profile.memory_mb * 1024 * pct / 100)  # KiB
-            hi = min(hi, max(cap, lo * 2))  # keep some room on a small machine
-        if kind == "int":
-            lo, hi = int(lo), int(hi)
-        if lo >= hi:
-            return None, f"no room to search inside the safe range {entry.range_text()}"
-        knob["min"], knob["max"] = lo, hi
-        if tpl.get("scale") == "log" and lo > 0:
-            knob["scale"] = "log"
-    if tpl.get("why"):
-        knob["description"] = tpl["why"]
-    return knob, None
-
-
-def _substitute(args: list[str], profile: SystemProfile) -> list[str]:
-    cpus = max(1, profile.cpu_count or 1)
-    values = {"cpus": str(cpus), "jobs": str(min(cpus, 8))}
-    return [re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), m.group(0)), a) for a in args]
-
-
-def choose_benchmark(
-    wl: Workload, profile: SystemProfile
-) -> tuple[str, dict[str, Any], list[str], list[str]]:
-    """(id, benchmark entry, reasoning lines, warnings): the first candidate that fits here."""
-    table = load_templates()[1]
-    passed: list[str] = []
-    candidates = list(wl.benchmarks)
-    if wl.id not in ("cpu_compute",) and "tcp_accept" not in candidates and "sysbench_memory" not in candidates:
-        candidates.append("sysbench_memory")
-    for bid in candidates:
-        b = table[bid]
-        if b.get("builtin"):
-            return bid, b, [f"  passed over {p}" for p in passed], []
-        tool = b["tool"]
-        if not profile.has_tool(tool):
-            passed.append(f"{tool}: not installed")
-            continue
-        needs = b.get("needs_running") or []
-        if needs and not any(profile.runs(s) for s in needs):
-            passed.append(f"{tool}: installed, but no {' / '.join(needs)} is running for it to measure")
-            continue
-        return bid, b, [f"  passed over {p}" for p in passed], []
-    # Nothing fits here: plan the last candidate and say what to install.
-    bid = candidates[-1]
-    b = table[bid]
-    warning = f"{b['tool']} is not installed here; install it before running this spec (e.g. apt-get install {b['tool']})"
-    return bid, b, [f"  passed over {p}" for p in passed], [warning]
-
-
-def examples_dirs(extra: str | Path | None = None) -> list[Path]:
-    here = Path(__file__).resolve().parent.parent
-    dirs = [Path(extra)] if extra else []
-    dirs += [here / "examples", here.parent / "examples"]
-    return dirs
+def content_words(goal: str) -> list[str]:
+    return [w for w in dict.fromkeys(words(goal)) if w not in STOPWORDS and len(w) > 1 and not w.isdigit()]
 
 
 class OfflineStrategist:
-    """Plans from curated templates; never touches the network."""
+    """Plans from the catalogue and the curated templates; never touches the network."""
 
     name = "offline"
 
     def __init__(self, *, examples_dir: str | Path | None = None):
         self.examples_dir = examples_dir
 
+    # ------------------------------------------------------------------ ranking
+    def rank(self, goal: str, profile: SystemProfile | None) -> tuple[list[Hit], list[tuple[Hit, float, list[str]]], list[str]]:
+        """(entry hits, [(template hit, score with services, evidence lines)], notes)."""
+        entries_index, templates_index = default_indexes()
+        text = normalize(goal)
+        notes: list[str] = []
+        excluded_targets: set[str] = set()
+        templates = []
+        self.declines = []
+        for hit in templates_index.rank(goal):
+            if hit.doc.kind == "decline":
+                self.declines.append(hit)
+                continue
+            wl = workloads()[hit.doc.name]
+            named = next((m.group(0) for p in wl.excludes if (m := p.search(text))), None)
+            if named is not None:
+                # a product this template is not for ("a kafka broker" is not Mosquitto)
+                notes.append(f"{named!r} is named: cli-ai's {wl.title} target is not for it")
+                excluded_targets.add(wl.target)
+                continue
+            score, lines = hit.score, []
+            if profile is not None:
+                for svc in sorted(wl.services):
+                    if profile.runs(svc):
+                        score += hit.score * RUNNING_BONUS
+                        lines.append(f"  {svc} is running here (+{hit.score * RUNNING_BONUS:.2f})")
+                    elif profile.has_installed(svc):
+                        score += hit.score * INSTALLED_BONUS
+                        lines.append(f"  {svc} is installed here (+{hit.score * INSTALLED_BONUS:.2f})")
+            templates.append((hit, round(score, 4), lines))
+        templates.sort(key=lambda t: -t[1])
+        # Another target's options count only when the goal speaks of that target
+        # ("connection refused" is a kernel matter unless the goal is about MQTT).
+        spoken = {t[0].doc.target for t in templates if t[1] >= OTHER_TARGET_CONTEXT}
+        entries = [h for h in entries_index.rank(goal)
+                   if h.doc.target not in excluded_targets and (h.doc.target == "sysctl" or h.doc.target in spoken)]
+        return entries, templates, notes
+
     def plan(self, goal: str, profile: SystemProfile) -> PlanResult:
         if not goal or not goal.strip():
             raise StrategistError("the goal is empty; say what to tune, e.g. \"my postgres stalls on writes\"")
-        ranking = recognise(goal, profile)
-        best = ranking[0]
-        general = workloads()["general"]
-        chosen = best.workload if best.score >= MIN_SCORE else general
-        reasoning = [f"goal: {goal.strip()!r}"]
-        if chosen is general:
-            reasoning.append(
-                "recognised no specific workload (no phrase scored"
-                + (f" {MIN_SCORE:g} or more" if best.score else "")
-                + "): using the general-purpose template; name the workload for a better plan "
-                "(e.g. 'postgres OLTP', 'many web connections', 'TIME_WAIT sockets')"
-            )
-            for s in ranking:
-                if s.excluded_by:
-                    reasoning.append(f"  {s.excluded_by!r} is named: the {s.workload.title} template is not for it")
-            runner_up = best if best.score > 0 else None
-        else:
-            reasoning.append(f"workload: {chosen.title} [{chosen.id}], score {best.score:g}")
-            for m in best.matches:
-                reasoning.append(f"  matched {m.text!r} via phrase '{m.phrase}' (+{m.weight:g})")
-            for svc, w, how in best.services:
-                reasoning.append(f"  {svc} is {how} here (+{w:g})")
-            runner_up = next((s for s in ranking[1:] if s.score > 0), None)
-        if runner_up is not None and runner_up.workload is not chosen:
-            reasoning.append(
-                f"runner-up: {runner_up.workload.title} [{runner_up.workload.id}], score {runner_up.score:g}: "
-                f"{runner_up.evidence()}"
-            )
-            if chosen is not general and best.score - runner_up.score < CLOSE_CALL:
-                reasoning.append(
-                    "  close call: describe the workload in more words if the runner-up is what you meant"
-                )
-        elif chosen is not general:
-            reasoning.append("runner-up: none (no other workload matched)")
+        entries, templates, notes = self.rank(goal, profile)
+        reasoning = [f"goal: {goal.strip()!r}", *notes]
+        top_e = entries[0] if entries and entries[0].score >= MIN_ENTRY else None
+        top_t = templates[0] if templates and templates[0][1] >= MIN_TEMPLATE else None
+        no = self.declines[0] if self.declines else None
+        if no is not None and no.score >= MIN_TEMPLATE * 0.5 \
+                and no.score >= (templates[0][1] if templates else 0.0) \
+                and no.score >= DECLINE_OVER_ENTRY * (entries[0].score if entries else 0.0):
+            raise self._decline(goal, entries, templates, reason=no)
         from cli_ai.targets import get_target
 
-        if get_target(chosen.target).planning != "templates":
-            return self._ready_spec(chosen, goal, reasoning)
-        return self._from_template(chosen, goal, profile, reasoning)
+        if top_t is not None and get_target(top_t[0].doc.target).planning != "templates":
+            if top_e is None or top_e.doc.target == top_t[0].doc.target or top_e.score < STRONG_ENTRY:
+                self._explain_template(reasoning, top_t, templates)
+                return self._ready_spec(workloads()[top_t[0].doc.name], goal, reasoning)
+        if top_e is not None and top_e.doc.target != "sysctl":
+            wl = next(w for w in workloads().values() if w.target == top_e.doc.target)
+            reasoning.append(f"best match: the {top_e.doc.target} option {top_e.doc.name} "
+                             f"(score {top_e.score:g}): {top_e.evidence()}")
+            return self._ready_spec(wl, goal, reasoning)
+        # A template must score MIN_TEMPLATE to compete with matching entries; with
+        # no entry matching, a workload named in one word ("database") is enough.
+        floor = MIN_TEMPLATE if top_e is not None else MIN_TEMPLATE_ALONE
+        sysctl_t = next((t for t in templates if t[0].doc.target == "sysctl" and t[1] >= floor), None)
+        if top_e is not None:
+            # The template and the catalogue compete on the same evidence: a
+            # template's score plus the matching entries it tunes, against the
+            # best group of matching entries on their own.
+            group = sum(h.score for h in self._group(entries)[:3])
+            support = 0.0
+            if sysctl_t is not None:
+                tuned = {t["param"] for t in workloads()[sysctl_t[0].doc.name].params}
+                support = sysctl_t[1] + sum(h.score for h in [h for h in entries if h.doc.name in tuned][:3])
+                reasoning.append(f"template {sysctl_t[0].doc.name} with the entries it tunes: {support:.2f}; "
+                                 f"the best matching entries on their own: {group:.2f}")
+            if sysctl_t is None or (group > support and entries[0].score >= STRONG_ENTRY):
+                return self._from_entries(entries, goal, profile, reasoning)
+        if sysctl_t is not None:
+            self._explain_template(reasoning, sysctl_t, templates)
+            self._explain_entries(reasoning, entries)
+            wl = workloads()[sysctl_t[0].doc.name]
+            in_template = {t["param"] for t in wl.params}
+            # a param the goal names outright (not one that shares a word or two
+            # with it) must be one the benchmark moves
+            named = next((h.doc.name for h in entries if h.score >= STRONG_ENTRY and h.doc.name in in_template), None)
+            return self._from_template(wl, goal, profile, reasoning, required=named)
+        raise self._decline(goal, entries, templates)
+
+    # ------------------------------------------------------------------ explanations
+    def _explain_template(self, reasoning: list[str], chosen, templates) -> None:
+        hit, score, lines = chosen
+        wl = workloads()[hit.doc.name]
+        reasoning.append(f"workload: {wl.title} [{wl.id}], score {score:g}: matched {hit.evidence()}")
+        reasoning.extend(lines)
+        runner_up = next((t for t in templates if t[0].doc.name != hit.doc.name), None)
+        if runner_up is not None:
+            reasoning.append(f"runner-up: {workloads()[runner_up[0].doc.name].title} [{runner_up[0].doc.name}], "
+                             f"score {runner_up[1]:g}: {runner_up[0].evidence()}")
+        else:
+            reasoning.append("runner-up: none (no other workload matched)")
+
+    @staticmethod
+    def _explain_entries(reasoning: list[str], entries: list[Hit]) -> None:
+        best = [h for h in entries[:3] if h.score >= MIN_ENTRY]
+        if best:
+            reasoning.append("catalogue entries that match best: "
+                             + "; ".join(f"{h.doc.name} ({h.score:g}: {h.evidence()})" for h in best))
+
+    @staticmethod
+    def _left_out(goal: str, used: list[Hit]) -> list[str]:
+        matched = {w for h in used for w in h.matched}
+        for h in used:
+            matched.update(words(" ".join(h.phrases)))
+        return [w for w in content_words(goal) if w not in matched]
+
+    def _decline(self, goal: str, entries: list[Hit], templates, reason: Hit | None = None) -> GoalDeclined:
+        near = [h for h in entries[:2]] + [t[0] for t in templates[:1]]
+        closest = "; ".join(f"{h.doc.name} ({h.score:g}: {h.evidence()})" for h in near if h.score > 0)
+        if reason is not None:
+            headline = f"cli-ai does not plan this: {reason.doc.data['reason']}"
+            first = f"{headline} (matched {reason.evidence()})"
+        else:
+            headline = "the goal matches nothing cli-ai can tune"
+            first = headline + (f" (closest, too weak: {closest})" if closest else " (no word of it is in the catalogue)")
+        problems = [
+            first,
+            can_tune_text(),
+            "say what ails the machine, for example: " + "; ".join(repr(g) for g in EXAMPLE_GOALS),
+        ]
+        return GoalDeclined(headline, problems=problems)
+
+    # ------------------------------------------------------------------ from catalogue entries
+    @staticmethod
+    def _group(entries: list[Hit]) -> list[Hit]:
+        """The sysctl entries that match nearly as well as the best one."""
+        if not entries:
+            return []
+        return [h for h in entries if h.doc.target == "sysctl" and h.score >= GROUP_FRACTION * entries[0].score]
+
+    def _from_entries(self, entries: list[Hit], goal: str, profile: SystemProfile, reasoning: list[str]) -> PlanResult:
+        top = entries[0]
+        group = self._group(entries)
+        reasoning.append(f"planned from the catalogue: {top.doc.name} matches best (score {top.score:g}: {top.evidence()})")
+        knobs: list[dict[str, Any]] = []
+        skipped: list[str] = []
+        used: list[Hit] = []
+        from cli_ai.safety.constraints import exclusive_twin
+
+        for h in group:
+            entry = lookup(h.doc.name)
+            if entry is None:
+                continue
+            twin = exclusive_twin(entry.name)
+            if twin is not None and any(k["param"] == twin for k in knobs):
+                skipped.append(f"{entry.name}: a spec tunes at most one of it and {twin}")
+                continue
+            if profile.sysctl_present(entry.name) is False:
+                why = f" (removed in Linux {entry.removed_in})" if entry.removed_in else ""
+                skipped.append(f"{entry.name}: not on this kernel {profile.kernel}{why}")
+                continue
+            knob, why_not = build_knob(_catalogue_template(entry), entry, profile)
+            if knob is None:
+                skipped.append(f"{entry.name}: {why_not}")
+                continue
+            knobs.append(knob)
+            used.append(h)
+        if not knobs:
+            raise StrategistError(
+                "the matching catalogue entries have no param this kernel offers",
+                problems=["the matching catalogue entries have no param this kernel offers:", *skipped],
+            )
+        from cli_ai.strategist.relevance import moves_of
+
+        params = [k["param"] for k in knobs]
+        candidates = self._benchmarks_for(used, goal)
+        try:
+            # The best-matching param leads: the benchmark must be one it moves. A
+            # near-tie (within LEAD_TIE) may lead instead when the best moves
+            # nothing; otherwise the plan is refused rather than tuning the
+            # runner-up in its place.
+            scores = {h.doc.name: h.score for h in used}
+            lead = next((p for p in params if moves_of(p) and scores.get(p, 0) >= LEAD_TIE * scores[params[0]]),
+                        params[0])
+            bid, bench, bench_lines, warnings = choose_benchmark(candidates, params, profile, required=lead)
+        except LookupError:
+            from cli_ai.errors import BenchmarkCannotMeasure
+
+            raise BenchmarkCannotMeasure(
+                f"no benchmark cli-ai runs can measure {lead}, the param this goal points to "
+                f"({top.evidence()}), so no gain could be shown; write a spec with a benchmark of your own that "
+                "does (`cli-ai examples` shows the shape), or set it yourself (sysctl -w) on your own judgement"
+            ) from None
+        from cli_ai.strategist.relevance import moves_of
+
+        keep = [k for k in knobs if moves_of(k["param"]) is None or bid in (moves_of(k["param"]) or {})]
+        for k in knobs:
+            if k not in keep:
+                skipped.append(f"{k['param']}: it cannot move {bid}")
+        keep = keep[:MAX_ENTRY_PARAMS]
+        for h in used:
+            if any(k["param"] == h.doc.name for k in keep):
+                reasoning.append(f"  {h.doc.name}: matched {h.evidence()} (score {h.score:g})")
+        left = self._left_out(goal, [h for h in used if any(k["param"] == h.doc.name for k in keep)])
+        if left:
+            reasoning.append(f"left out: the words {', '.join(repr(w) for w in left)} matched nothing this plan tunes")
+        return self._finish(
+            workload_name=f"{top.doc.name} ({_clip(one_line(goal), 60)})",
+            summary=f"the catalogue entries that match the goal best, led by {top.doc.name}",
+            knobs=keep, skipped=skipped, bid=bid, bench=bench, bench_lines=bench_lines, warnings=warnings,
+            goal=goal, profile=profile, reasoning=reasoning, template=None, caveat=None,
+        )
+
+    @staticmethod
+    def _benchmarks_for(used: list[Hit], goal: str) -> list[str]:
+        """Benchmark ids the matching entries can move: one whose tool or service
+        the goal names first, then the one whose description shares most of
+        the goal's words, then by how much matching evidence moves it."""
+        from cli_ai.strategist.relevance import moves_of
+
+        table = load_templates()[1]
+        goal_words = set(words(goal))
+        weight: dict[str, float] = {}
+        for h in used:
+            for bid in (moves_of(h.doc.name) or {}):
+                weight[bid] = weight.get(bid, 0.0) + h.score
+        content = set(content_words(goal))
+        named_here: dict[str, int] = {}
+        fits: dict[str, int] = {}
+        for bid in weight:
+            b = table.get(bid, {})
+            named = {b.get("tool", "")} | set(b.get("needs_running") or [])
+            named_here[bid] = int(bool(goal_words & {w for n in named for w in words(n)}))
+            # what the benchmark measures, in the goal's own words ("idle", "firewall")
+            fits[bid] = len(content & set(words(b.get("fits", ""))))
+        return sorted(weight, key=lambda b: (-named_here[b], -fits[b], -weight[b], b))
+
 
     # ------------------------------------------------------------------ targets with ready specs
     def _ready_spec(self, wl: Workload, goal: str, reasoning: list[str]) -> PlanResult:
@@ -377,7 +357,8 @@ class OfflineStrategist:
         )
 
     # ------------------------------------------------------------------ sysctl templates
-    def _from_template(self, wl: Workload, goal: str, profile: SystemProfile, reasoning: list[str]) -> PlanResult:
+    def _from_template(self, wl: Workload, goal: str, profile: SystemProfile, reasoning: list[str],
+                       required: str | None = None) -> PlanResult:
         reasoning.append(f"template: {wl.id}: {wl.summary}")
         knobs: list[dict[str, Any]] = []
         skipped: list[str] = []
@@ -407,6 +388,28 @@ class OfflineStrategist:
                 f"the {wl.id} template has no param this kernel offers",
                 problems=[f"the {wl.id} template has no param this kernel offers:"] + skipped,
             )
+        params = [k["param"] for k in knobs]
+        try:
+            bid, bench, bench_lines, warnings = choose_benchmark(
+                list(wl.benchmarks), params, profile, required=required if required in params else None)
+        except LookupError:
+            from cli_ai.errors import BenchmarkCannotMeasure
+
+            raise BenchmarkCannotMeasure(f"no benchmark cli-ai runs can measure the {wl.id} template's knobs") from None
+        from cli_ai.strategist.relevance import moves_of
+
+        keep = [k for k in knobs if moves_of(k["param"]) is None or bid in (moves_of(k["param"]) or {})]
+        skipped += [f"{k['param']}: it cannot move {bid}" for k in knobs if k not in keep]
+        return self._finish(
+            workload_name=wl.title, summary=wl.summary, knobs=keep, skipped=skipped, bid=bid, bench=bench,
+            bench_lines=bench_lines, warnings=warnings, goal=goal, profile=profile, reasoning=reasoning,
+            template=wl.id, caveat=wl.caveats.get(bid),
+        )
+
+    def _finish(self, *, workload_name: str, summary: str, knobs: list[dict[str, Any]], skipped: list[str], bid: str,
+                bench: dict[str, Any], bench_lines: list[str], warnings: list[str], goal: str, profile: SystemProfile,
+                reasoning: list[str], template: str | None, caveat: str | None) -> PlanResult:
+        """The spec from its knobs and benchmark, with the explanation."""
         reasoning.append("params (each range inside the catalogue's safe range):")
         for k in knobs:
             entry = lookup(k["param"])
@@ -415,24 +418,24 @@ class OfflineStrategist:
             )
         for s in skipped:
             reasoning.append(f"  skipped {s}")
-        bid, bench, bench_lines, warnings = choose_benchmark(wl, profile)
         runner = bench["runner"]
         args = _substitute(list(bench.get("args", [])), profile)
-        reasoning.append(f"benchmark: {runner} [{bid}]: {bench.get('fits', '')}; reward metric {bench['metric']}")
+        reasoning.append(f"benchmark: {runner} [{bid}]: {bench.get('fits', '')}; reward metric {bench['metric']}; "
+                         f"the catalogue says every planned knob can move it")
         reasoning.extend(bench_lines)
         if bench.get("note"):
             reasoning.append(f"  note: {bench['note']}")
-        if bid in wl.caveats:
-            reasoning.append(f"  caveat: {wl.caveats[bid]}")
+        if caveat:
+            reasoning.append(f"  caveat: {caveat}")
         benchmark: dict[str, Any] = {"runner": runner, "timeout_s": bench.get("timeout_s", 120)}
         if args:
             benchmark["args"] = args
         training = dict(TRAINING)
-        if runner == "tcp-accept":
-            training["budget"] = 40
+        if runner in ("tcp-accept", "probe"):
+            training["budget"] = 40 if runner == "tcp-accept" else 20
         spec_dict: dict[str, Any] = {
-            "workload_name": wl.title,
-            "description": f"Planned offline for the goal {_clip(goal.strip(), 300)!r}: {wl.summary}.",
+            "workload_name": workload_name,
+            "description": f"Planned offline for the goal {_clip(one_line(goal), 300)!r}: {summary}.",
             "target": "sysctl",
             "reward_metric": bench["metric"],
             "metric_direction": "maximize",
@@ -443,22 +446,39 @@ class OfflineStrategist:
         try:
             spec = spec_from_dict(copy.deepcopy(spec_dict))
         except SpecError as exc:  # a template bug; say so plainly
+            what = f"the offline template {template}" if template else "the offline planner"
             raise StrategistError(
-                f"the offline template {wl.id} built an invalid spec (a cli-ai bug)",
-                problems=[f"the offline template {wl.id} built an invalid spec (a cli-ai bug):", *exc.problems],
+                f"{what} built an invalid spec (a cli-ai bug)",
+                problems=[f"{what} built an invalid spec (a cli-ai bug):", *exc.problems],
             ) from None
         return PlanResult(
             spec_dict=spec_dict,
             spec=spec,
             provider="offline",
-            template=wl.id,
+            template=template or "catalogue",
             reasoning=reasoning,
             warnings=warnings,
         )
+
+
+def _catalogue_template(entry) -> dict[str, Any]:
+    """A template line for a catalogue entry: its whole safe range (vectors and
+    enums as the catalogue gives them)."""
+    tpl: dict[str, Any] = {"param": entry.name, "why": entry.description}
+    if entry.type == "enum":
+        tpl["values"] = list(entry.values or ())
+    elif entry.type == "vector":
+        tpl["elements"] = [{"min": e.min, "max": e.max, **({"scale": "log"} if e.scale == "log" else {})}
+                           for e in entry.elements or ()]
+    elif entry.type in ("int", "float"):
+        tpl["min"], tpl["max"] = entry.min, entry.max
+        if entry.scale == "log":
+            tpl["scale"] = "log"
+    return tpl
 
 
 def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-__all__ = ["OfflineStrategist", "recognise", "normalize", "compile_phrase", "load_templates", "workloads"]
+__all__ = ["OfflineStrategist", "normalize", "compile_phrase", "load_templates", "workloads", "can_tune_text"]

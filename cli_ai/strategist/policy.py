@@ -16,8 +16,9 @@ import shlex
 from dataclasses import dataclass, field
 
 from cli_ai.spec import TuningSpec, strip_trailing_redirect
+from cli_ai.spec.builtin import TCP_ACCEPT_OPTIONS
 
-RUNNERS = ("pgbench", "wrk", "sysbench", "redis-benchmark", "fio", "tcp-accept")
+RUNNERS = ("pgbench", "wrk", "sysbench", "redis-benchmark", "fio", "tcp-accept", "probe")
 # The numbers each runner's parser reports (cli_ai/tactician/benchmarks/),
 # preferred name first; all throughputs, so higher is better.
 RUNNER_METRICS: dict[str, tuple[str, ...]] = {
@@ -27,8 +28,8 @@ RUNNER_METRICS: dict[str, tuple[str, ...]] = {
     "redis-benchmark": ("requests_per_second", "rps"),
     "fio": ("write_iops", "read_iops", "iops", "write_bw_kib_s", "read_bw_kib_s", "bw_kib_s"),
     "tcp-accept": ("connections_per_second",),
+    "probe": ("obtained", "fraction"),
 }
-TCP_ACCEPT_OPTIONS = ("--connections", "--concurrency", "--accept-delay-ms", "--timeout")
 
 
 @dataclass(frozen=True)
@@ -310,21 +311,15 @@ def _fio(where: str, args: list[str], goal: str = "") -> list[str]:
 
 
 def _tcp_accept(where: str, args: list[str], goal: str = "") -> list[str]:
-    problems: list[str] = []
-    i = 0
-    while i < len(args):
-        name, eq, value = args[i].partition("=")
-        if name not in TCP_ACCEPT_OPTIONS:
-            problems.append(f"{where}: tcp-accept option {args[i]!r} is not one of {', '.join(TCP_ACCEPT_OPTIONS)}")
-            i += 1
-            continue
-        if not eq:
-            i += 1
-            value = args[i] if i < len(args) else ""
-        if not _is_number(value) or value.startswith("-"):
-            problems.append(f"{where}: tcp-accept {name} needs a positive number, got {value!r}")
-        i += 1
-    return problems
+    from cli_ai.spec.builtin import tcp_accept_problems
+
+    return tcp_accept_problems(args, where)
+
+
+def _probe(where: str, args: list[str], goal: str = "") -> list[str]:
+    from cli_ai.spec.builtin import parse_probe_args
+
+    return parse_probe_args(args, where)[2]
 
 
 CHECKERS = {
@@ -334,6 +329,7 @@ CHECKERS = {
     "sysbench": _sysbench,
     "fio": _fio,
     "tcp-accept": _tcp_accept,
+    "probe": _probe,
 }
 
 
@@ -358,8 +354,8 @@ def plan_policy_problems(spec: TuningSpec, *, skip_args: bool = False, goal: str
         return problems
     found = benchmark_argv(spec)
     if found is None:
-        if spec.benchmark is not None and spec.benchmark.runner == "tcp-accept":
-            found = ("tcp-accept", [])
+        if spec.benchmark is not None and spec.benchmark.runner in ("tcp-accept", "probe"):
+            found = (spec.benchmark.runner, list(spec.benchmark.args or ()))
         else:
             return problems  # a missing benchmark is a schema problem, reported there
     program, args = found

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from cli_ai.safety.catalog import CatalogEntry, load_catalog
+from cli_ai.spec.builtin import PROBE_RESOURCES
 from cli_ai.strategist.policy import RUNNER_METRICS
 from cli_ai.strategist.profile import SystemProfile
 
@@ -21,8 +22,12 @@ reinforcement-learning tactician searches by setting sysctls and running a bench
 Rules (cli-ai checks every one of them and sends violations back to you):
 1. Answer with the spec only: one JSON object, no prose around it. Put a short \
 rationale (why these params, why this benchmark) in its "description" field.
-2. "target" is "sysctl". Tune 2 to 6 params, named exactly as in the SAFETY CATALOGUE \
-below. No other params exist for you, and never use one listed as absent on this kernel.
+2. "target" is "sysctl" for kernel settings. Tune 2 to 6 params, named exactly as in the \
+SAFETY CATALOGUE below (the entries that match the goal; cli-ai refuses any other name), and \
+never use one listed as absent on this kernel. For a Mosquitto MQTT broker, serverless \
+autoscaling or request scheduling across replicas, answer only \
+{"target": "mosquitto" | "autoscaling" | "scheduler", "description": ".."}: cli-ai loads its \
+ready spec for that target.
 3. Every range lies inside the catalogue's safe range (min >= safe min, max <= safe \
 max) with min < max. Types: whole-number ranges are {"type": "int", "min": .., "max": ..}; \
 0/1 flags are {"type": "bool"}; choices are {"type": "enum", "values": [..]} using listed \
@@ -34,7 +39,10 @@ spanning orders of magnitude.
 name. No shell: cli-ai runs one program with its arguments, never through a shell, so \
 no ; | & > < $ ` and no second command. Prefer a runner whose tool the profile lists as \
 installed and, for pgbench, wrk and redis-benchmark, whose server is running; otherwise \
-use {"runner": "tcp-accept"} (cli-ai's built-in loopback TCP benchmark, no args) or sysbench.
+use {"runner": "tcp-accept"} (cli-ai's built-in loopback TCP benchmark, no args) or sysbench. \
+The benchmark must be one the params can move: each catalogue entry lists the benchmarks \
+it moves (cli-ai drops a param that cannot move yours, and refuses a plan where none can). \
+For limits (files, maps, inotify, pids, keepalive) use the built-in probe runner.
 5. "reward_metric" is one of the runner's metrics named below (the first is the usual \
 choice); "metric_direction" is "maximize".
 6. Optionally set "training_config": {"algorithm": "auto", "budget": <benchmark runs, 10-100>}.
@@ -49,6 +57,9 @@ RUNNER_GUIDE = {
     '"--runtime=20", "--time_based", "--ioengine=psync", "--unlink=1", "--output-format=json"] '
     "(fio writes in a private directory of its own: never --directory, --filename, --output or --exec_*; "
     "--name is a plain name)",
+    "probe": 'args ["--resource", "<resource>", "--count", "<N>"]: cli-ai\'s built-in capacity probe asks the '
+    "kernel for N units and reports how many it granted; resources (unit of N): "
+    + "; ".join(f"{r.name} ({r.unit})" for r in PROBE_RESOURCES.values()),
     "tcp-accept": "no args needed (optional --connections N, --concurrency N, --accept-delay-ms X, --timeout X): "
     "an accept storm over loopback whose rate depends on the listen backlog and SYN handling",
 }
@@ -88,39 +99,61 @@ def _entry_line(e: CatalogEntry, *, detail: bool) -> str:
     return line
 
 
-def suggested_params(goal: str, profile: SystemProfile | None) -> tuple[list[str], list[str]]:
-    """(workload titles, param names) the offline planner associates with the goal."""
-    from cli_ai.strategist.offline import recognise
-    from cli_ai.targets import get_target
+RETRIEVED_ENTRIES = 8  # catalogue entries the prompt carries: the best matches for the goal
+RETRIEVED_FRACTION = 0.3  # and only those scoring at least this share of the best
 
-    titles: list[str] = []
-    names: list[str] = []
-    for ws in recognise(goal, profile)[:2]:
-        if ws.score <= 0 or get_target(ws.workload.target).planning != "templates":
+
+def retrieved_entries(goal: str, profile: SystemProfile | None) -> list[tuple[CatalogEntry, dict[str, Any]]]:
+    """The sysctl entries that match the goal best (the offline planner's
+    retrieval), present on this kernel, with their knowledge."""
+    import json as _json
+
+    from cli_ai.safety.catalog import CATALOG_FILE
+    from cli_ai.strategist.retrieval import default_indexes
+
+    catalog = load_catalog()
+    raw = _json.loads(CATALOG_FILE.read_text(encoding="utf-8"))["sysctl"]
+    absent = set(profile.absent_sysctls or ()) if profile else set()
+    out = []
+    hits = default_indexes()[0].rank(goal)
+    for hit in hits:
+        name = hit.doc.name
+        if hit.score < RETRIEVED_FRACTION * hits[0].score:
+            break
+        if hit.doc.target != "sysctl" or name in absent or name not in catalog:
             continue
-        titles.append(ws.workload.title)
-        for p in ws.workload.params:
-            if p["param"] not in names:
-                names.append(p["param"])
-    return titles, names
+        out.append((catalog[name], raw[name].get("knowledge") or {}))
+        if len(out) >= RETRIEVED_ENTRIES:
+            break
+    return out
 
 
 def catalogue_section(goal: str, profile: SystemProfile | None) -> str:
-    """The catalogue as the model needs it: the entries relevant to the goal with
-    their descriptions, the rest by name and range, the absent ones by name."""
-    catalog = load_catalog()
+    """The catalogue entries that match the goal (name, range, what it does,
+    its symptoms and the benchmarks it moves), and the absent ones by name."""
     absent = set(profile.absent_sysctls or ()) if profile else set()
-    titles, names = suggested_params(goal, profile)
-    relevant = [catalog[n] for n in names if n in catalog and n not in absent]
-    others = [e for n, e in sorted(catalog.items()) if n not in absent and n not in names]
-    lines = ["SAFETY CATALOGUE (name | type | safe range | what it does)"]
-    if relevant:
-        lines.append(f"Most relevant to this goal (reading it as: {'; '.join(titles)}):")
-        lines += [f"- {_entry_line(e, detail=True)}" for e in relevant]
-        lines.append("Also allowed:")
-    lines += [f"- {_entry_line(e, detail=not relevant)}" for e in others]
+    entries = retrieved_entries(goal, profile)
+    lines = ["SAFETY CATALOGUE: the entries that match this goal "
+             "(name | type | safe range | what it does | symptoms | benchmarks it moves)"]
+    if not entries:
+        lines.append("(no entry matches the goal's words; if it is not a tuning request, say so in "
+                     "\"description\" and tune nothing you cannot justify)")
+    for e, k in entries:
+        symptoms = "; ".join(str(x) for x in (k.get("symptoms") or [])[:3])
+        moves = ", ".join(sorted(k.get("moves") or {})) or "none cli-ai runs"
+        lines.append(f"- {_entry_line(e, detail=True)} | {symptoms} | {moves}")
     if absent:
         lines.append("Absent on this kernel (never use): " + ", ".join(sorted(absent)))
+    return "\n".join(lines)
+
+
+def benchmark_ids_section() -> str:
+    """What the benchmark ids in the catalogue lines mean, as runner + args."""
+    from cli_ai.strategist.planning import load_templates
+
+    lines = ["BENCHMARK IDS (id: runner args)"]
+    for bid, b in load_templates()[1].items():
+        lines.append(f"- {bid}: {b['runner']} {' '.join(b.get('args', []))}".rstrip())
     return "\n".join(lines)
 
 
@@ -145,6 +178,8 @@ def user_prompt(goal: str, profile: SystemProfile | None) -> str:
     parts.append("")
     parts.append(runners_section(profile))
     parts.append("")
+    parts.append(benchmark_ids_section())
+    parts.append("")
     parts.append("EXAMPLE of the format (a different workload; do not copy its params blindly):")
     parts.append(json.dumps(EXAMPLE_SPEC, indent=1))
     parts.append("")
@@ -159,8 +194,12 @@ def build_messages(goal: str, profile: SystemProfile | None) -> list[dict[str, s
     ]
 
 
-def repair_message(problems: list[str]) -> str:
+def repair_message(problems: list[str], *, same_as: int | None = None) -> str:
+    """The problems sent back; `same_as`: the round whose answer this one repeats."""
     lines = ["Your spec cannot be used as it is. cli-ai's checks report:"]
+    if same_as:
+        lines = [f"Your answer is the same as your answer in round {same_as}, so it has the same problems. "
+                 "Sending it again cannot pass: change the spec so that each problem below is fixed."]
     lines += [f"- {p}" for p in problems]
     lines.append(
         "Fix every problem and answer with the complete corrected spec as one JSON object, nothing else."

@@ -99,6 +99,13 @@ class Target:
         """What the run starts from: by default each knob's default, else mid-range."""
         return space.defaults()
 
+    def writes_machine(self, run: Any) -> bool:
+        """Whether this run writes to the machine, so that it takes the Guard's
+        lock and refusals (`safety.guard.claim`) before it writes anything of
+        its own (the run directory) or starts anything. A wrong False is safe:
+        the Guard still locks and journals a backend that changes the machine."""
+        return False
+
     def require_access(self, names: Sequence[str], *, dry_run: bool, proc_root: str) -> None:
         """Raise SafetyError when a real run could not write `names`."""
 

@@ -12,6 +12,7 @@ from cli_ai.core.backend import Backend, Value
 from cli_ai.safety.check import CommandPlan
 from cli_ai.safety.interpreters import fill, placeholders, render
 from cli_ai.spec import TuningSpec
+from cli_ai.spec.model import BUILTIN_RUNNERS
 from cli_ai.targets.base import TargetSession
 
 
@@ -39,8 +40,8 @@ def benchmark_argv(spec: TuningSpec, plan: CommandPlan | None) -> tuple[list[str
     """(argv, parser family) of the spec's benchmark."""
     b = spec.benchmark
     assert b is not None
-    if b.runner == "tcp-accept":
-        return [sys.executable, "-m", "cli_ai", "bench", "tcp-accept", *(b.args or ())], "command"
+    if b.runner in BUILTIN_RUNNERS:
+        return [sys.executable, "-m", "cli_ai", "bench", b.runner, *(b.args or ())], "command"
     if plan is not None:
         return list(plan.argv), b.runner
     args = list(b.args or ())

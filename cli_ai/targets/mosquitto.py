@@ -63,6 +63,13 @@ class BrokerTarget(Target):
             lines.append(("Runs for restart-only options (exact argv)", shlex.join(s.attach.restart_command)))
         return lines
 
+    def writes_machine(self, run: Any) -> bool:
+        """An attached broker's config file is the machine's; a managed broker
+        lives in a private temp dir."""
+        from cli_ai.broker.settings import BrokerSettings
+
+        return not run.dry_run and BrokerSettings.from_spec(run.spec).attach is not None
+
     def search_steps(self, options: Any) -> int | None:
         return options.broker.get("total_timesteps")
 

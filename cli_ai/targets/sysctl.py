@@ -104,6 +104,9 @@ class SysctlTarget(Target):
                 out[knob.name] = entry.default if entry and entry.default is not None else knob.default_value()
         return out
 
+    def writes_machine(self, run: Any) -> bool:
+        return not run.dry_run
+
     def require_access(self, names: Sequence[str], *, dry_run: bool, proc_root: str) -> None:
         if dry_run:
             return

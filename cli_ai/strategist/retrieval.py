@@ -1,0 +1,200 @@
+"""Ranked retrieval of what cli-ai knows, for a goal in plain words.
+
+The documents are the catalogue entries (sysctl params and Mosquitto options:
+name, description, symptoms, error messages, workloads, tools) and the curated
+workload templates (title, summary and the phrases people use for them). BM25
+(the `bm25s` library) ranks them against the goal; a Snowball stemmer makes
+"files" meet "file" and "watches" meet "watch". Each hit keeps the goal words
+that matched it, so a plan can say which words led to which entries.
+
+Entries and templates are ranked in two indexes (see `default_indexes`). The
+index is built once per process from the data files (a few milliseconds
+for about a hundred documents).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+# Words that say nothing about *what* to tune: English function words and the
+# verbs and nouns of every tuning request ("make my server faster").
+STOPWORDS = frozenset("""
+a about after again all also am an and any are as at be because been being but by can could did do does doing
+down during each few for from further had has have having he her here hers him his how i if in into is it its
+itself just me more most my myself no nor not of off on once only or other our ours out over own same she should
+so some such than that the their them then there these they this those through to too under until up very was we
+were what when where which while who whom why will with would you your yours yourself please thanks thank
+tune tuning tuned optimise optimize optimised optimized improve improves better best faster fast speed speeds
+make makes made help need needs want wants get gets got keep keeps kept go goes going really lot lots much many
+machine machines box host hosts server servers system systems linux kernel setting settings config configuration
+performance perform performs work works working run runs running use using used thing things stuff way ways
+sometimes often always every still seem seems like also anything something everything someone now today
+low high once again starts start started seconds minutes hours quite bit workload workloads
+slow slower slowly sluggish
+""".split())
+
+_WORD = re.compile(r"[a-z0-9]+")
+# How a person names the benchmarks of the strategist's table.
+BENCHMARK_WORDS = {
+    "pgbench": "pgbench tps", "wrk": "wrk http requests", "wrk_close": "wrk new connections",
+    "redis": "redis-benchmark", "fio_randwrite_sync": "fio random writes", "fio_seqwrite": "fio sequential writes",
+    "fio_seqread": "fio sequential reads", "sysbench_cpu": "sysbench cpu", "sysbench_memory": "sysbench memory",
+    "tcp_accept": "accept rate", "mqtt": "mqtt",
+}
+PHRASE_BONUS = 1.0  # per word of a whole symptom quoted (a longer message is more specific)
+MIN_PHRASE_WORDS = 3  # shorter symptoms ("syn flood") are ordinary words, left to BM25
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import snowballstemmer
+
+    return snowballstemmer.stemmer("english")
+
+
+def words(text: str) -> list[str]:
+    """Lower-case words; '_', '.', '-' and '/' split ('vm.max_map_count' -> vm max map count)."""
+    return _WORD.findall(text.lower())
+
+
+def tokens(text: str) -> list[str]:
+    """The stemmed content words of `text`, in order (duplicates kept: BM25 counts them)."""
+    kept = [w for w in words(text) if w not in STOPWORDS and not w.isdigit()]
+    return _stemmer().stemWords(kept)
+
+
+@dataclass(frozen=True)
+class Document:
+    """One thing cli-ai knows: a catalogue entry or a workload template."""
+
+    id: str  # "sysctl:vm.max_map_count", "mosquitto:max_inflight_messages", "template:web_server"
+    kind: str  # "entry" | "template" | "decline" (a kind of request cli-ai says no to)
+    target: str  # the target that tunes it
+    name: str  # param name or template id
+    text: str  # what was indexed
+    data: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Hit:
+    doc: Document
+    score: float
+    matched: tuple[str, ...]  # the goal's own words that matched the document
+    phrases: tuple[str, ...] = ()  # whole symptoms / error messages the goal quotes
+
+    def evidence(self) -> str:
+        parts = [f"the symptom {p!r}" for p in self.phrases]
+        parts += [repr(w) for w in self.matched]
+        return ", ".join(parts)
+
+
+def _entry_text(name: str, raw: dict[str, Any]) -> str:
+    k = raw.get("knowledge") or {}
+    # The name counts twice: "max map count" in a goal is strong evidence for vm.max_map_count.
+    parts = [name, name, raw.get("description", "")]
+    for key in ("symptoms", "workloads", "tools"):
+        parts.extend(str(x) for x in k.get(key, ()))
+    # the benchmarks it can move are searchable too ("pgbench tps is low")
+    parts.extend(BENCHMARK_WORDS.get(b, b) for b in k.get("moves", {}))
+    return " . ".join(parts)
+
+
+def _symptom_phrases(doc: "Document") -> tuple[str, ...]:
+    k = doc.data.get("knowledge") or {}
+    out = []
+    for text in k.get("symptoms", ()):
+        w = words(str(text))
+        if len(w) >= MIN_PHRASE_WORDS:
+            out.append(" ".join(w))
+    return tuple(out)
+
+
+def _template_text(raw: dict[str, Any]) -> str:
+    """A template's words: its curated phrases, each repeated by its weight, so
+    that the curator's judgement survives as term frequency."""
+    parts = [raw["title"]]
+    for pattern, weight in raw.get("phrases", []):
+        text = re.sub(r"[|*]+|\.\.\.", " ", pattern)
+        parts.extend([text] * max(1, round(float(weight))))
+    parts.extend(raw.get("keywords", []))
+    return " . ".join(parts)
+
+
+def build_documents(catalog: dict[str, Any], templates: list[dict[str, Any]],
+                    declines: list[dict[str, Any]] = ()) -> list[Document]:
+    docs = []
+    for name, raw in catalog.get("sysctl", {}).items():
+        docs.append(Document(f"sysctl:{name}", "entry", "sysctl", name, _entry_text(name, raw), raw))
+    for name, raw in catalog.get("mosquitto", {}).items():
+        docs.append(Document(f"mosquitto:{name}", "entry", "mosquitto", name, _entry_text(name, raw), raw))
+    for raw in declines:
+        docs.append(Document(f"decline:{raw['id']}", "decline", "", raw["id"], " . ".join(raw["text"]), raw))
+    for raw in templates:
+        if raw["id"] == "general":
+            continue  # the fallback has no words of its own
+        docs.append(Document(f"template:{raw['id']}", "template", raw.get("target", "sysctl"), raw["id"],
+                             _template_text(raw), raw))
+    return docs
+
+
+class Index:
+    """BM25 over the documents; `rank(goal)` gives every document that shares a word with it."""
+
+    def __init__(self, docs: list[Document], *, b: float = 0.75):
+        import bm25s
+
+        self.docs = docs
+        self._doc_tokens = [tokens(d.text) for d in docs]
+        self._token_sets = [set(t) for t in self._doc_tokens]
+        self._phrases = [_symptom_phrases(d) for d in docs]
+        self._bm25 = bm25s.BM25(b=b)
+        self._bm25.index(self._doc_tokens, show_progress=False)
+
+    def rank(self, goal: str) -> list[Hit]:
+        query_words = [w for w in words(goal) if w not in STOPWORDS and len(w) > 1 and not w.isdigit()]
+        stems = _stemmer().stemWords(query_words)
+        by_stem: dict[str, str] = {}
+        for w, s in zip(query_words, stems):
+            by_stem.setdefault(s, w)
+        known = [s for s in dict.fromkeys(stems) if any(s in ts for ts in self._token_sets)]
+        goal_text = " " + " ".join(words(goal)) + " "
+        scores = self._bm25.get_scores(known) if known else [0.0] * len(self.docs)
+        hits = []
+        for i, score in enumerate(scores):
+            doc = self.docs[i]
+            # A whole symptom or error message quoted in the goal is the strongest
+            # evidence there is ("too many open files" is fs.file-max's own message).
+            phrases = tuple(p for p in self._phrases[i] if f" {p} " in goal_text)
+            score = float(score) + PHRASE_BONUS * max((len(p.split()) for p in phrases), default=0)
+            if score <= 0:
+                continue
+            matched = tuple(by_stem[s] for s in known if s in self._token_sets[i])
+            hits.append(Hit(doc, round(score, 4), matched, phrases))
+        hits.sort(key=lambda h: (-h.score, h.doc.id))
+        return hits
+
+
+@lru_cache(maxsize=1)
+def default_indexes() -> tuple[Index, Index]:
+    """(catalogue entries, workload templates): two indexes, so that BM25's
+    length normalisation compares an entry with entries and a template with
+    templates (a template's text is many times an entry's)."""
+    import json
+    from pathlib import Path
+
+    from cli_ai.safety.catalog import CATALOG_FILE
+
+    catalog = json.loads(CATALOG_FILE.read_text(encoding="utf-8"))
+    templates_file = Path(__file__).with_name("templates.json")
+    data = json.loads(templates_file.read_text(encoding="utf-8"))
+    docs = build_documents(catalog, data["workloads"], data.get("declines", []))
+    # Templates are long lists of curated phrases: a weak length normalisation
+    # (b) keeps a long template from losing to a short one on the same words.
+    return (Index([d for d in docs if d.kind == "entry"]),
+            Index([d for d in docs if d.kind in ("template", "decline")], b=0.3))
+
+
+__all__ = ["Document", "Hit", "Index", "build_documents", "default_indexes", "tokens", "words", "STOPWORDS"]
