@@ -42,7 +42,7 @@ from cli_ai.strategist.profile import Disk, NetInterface, SystemProfile  # noqa:
 from cli_ai.text import one_line  # noqa: E402
 
 GOALS_FILE = HERE / "strategist_goals.json"
-TARGETS = ("sysctl", "mosquitto", "autoscaling", "scheduler")
+TARGETS = ("sysctl", "mosquitto", "postgres", "autoscaling", "scheduler")
 DECLINE = "decline"
 EXPECTED = TARGETS + (DECLINE,)
 
@@ -128,9 +128,16 @@ def load_goals(path: str | Path = GOALS_FILE) -> list[Goal]:
     return goals
 
 
+def postgres_settings() -> list[str]:
+    from cli_ai.targets.postgres.catalog import CATALOG_FILE
+
+    return [k for k in json.loads(Path(CATALOG_FILE).read_text(encoding="utf-8"))["settings"]]
+
+
 def unknown_params(goals: Iterable[Goal], catalog: dict[str, Any]) -> list[str]:
-    """'goal: param' for every param that is neither a sysctl nor a mosquitto entry of the catalogue."""
-    known = set(catalog.get("sysctl", {})) | set(catalog.get("mosquitto", {}))
+    """'goal: param' for every param that is neither a sysctl nor a mosquitto entry of the catalogue,
+    nor a PostgreSQL setting of the postgres target's catalogue."""
+    known = set(catalog.get("sysctl", {})) | set(catalog.get("mosquitto", {})) | set(postgres_settings())
     return [f"{g.goal}: {p}" for g in goals for p in g.any_of + g.forbidden if p not in known]
 
 

@@ -7,7 +7,10 @@ the result file. Apply writes the values under the Guard with `keep_on_success`:
 are journaled before the first write, an error or Ctrl+C restores them, and on
 success they stay recorded in `applied.json` so `cli-ai rollback` undoes the
 apply. `--persist` also writes a sysctl.d file (backing up an existing one),
-which rollback restores too. Export only prints.
+which rollback restores too. A target whose values live elsewhere
+(`Target.applies_through_backend`: postgres, on the run's attached server)
+gives its own backend; the Guard and applied.json are the same. Export only
+prints.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ class ApplyPlan:
     current: dict[str, Value] = field(default_factory=dict)
     persist_path: Path | None = None
     forced: str | None = None  # why the verification did not allow it, when --force overrode that
+    backend: Any = None  # a target's own backend (postgres: an attached server); None: the kernel's sysctls
 
 
 def verified_gain_problem(result: Mapping[str, Any]) -> str | None:
@@ -66,11 +70,11 @@ def checked_values(result: Mapping[str, Any]) -> dict[str, Value]:
     """The result's best configuration for `apply`: a target whose values
     cli-ai writes to this machine (sysctl), each value checked by its Target."""
     target = _target_of(result)
-    if not target.applicable:
+    if not target.applicable and not target.applies_through_backend:
         raise BadInputError(
             f"{result.get('_path')}: a {result.get('target')!r} result has no kernel values to apply; "
-            + (f"export it (cli-ai export --format {next(iter(target.exports))}) and use it in the broker"
-               if target.exports else "use its best_config in the program or broker it belongs to")
+            + (f"export it (cli-ai export --format {next(iter(target.exports))}) and use it in the broker or "
+               "server it belongs to" if target.exports else "use its best_config in the program or broker it belongs to")
         )
     return target.result_values(result)
 
@@ -97,6 +101,12 @@ def prepare_apply(path: str | os.PathLike, *, persist: bool = False, allow_simul
     if problem is not None and not force:
         raise SafetyError(f"{result['_path']}: not applied: {problem} (--force applies it anyway)")
     values = checked_values(result)
+    own = _target_of(result)
+    if own.applies_through_backend:
+        if persist:
+            raise BadInputError(f"--persist: a {own.name} result persists where it is applied; drop --persist")
+        backend = own.apply_backend(result)
+        return ApplyPlan(result, values, backend.read(list(values)), None, forced=problem, backend=backend)
     backend = SysctlBackend(proc_root)
     missing = [n for n in values if not backend.exists(n)]
     if missing:
@@ -118,8 +128,8 @@ def apply(plan: ApplyPlan, *, sink=None, proc_root: str = PROC_SYS) -> ApplyPlan
     from cli_ai.events import null_sink
     from cli_ai.safety.guard import Guard
 
-    backend = SysctlBackend(proc_root)
-    netns = [n for n in plan.values if (lookup(n) and lookup(n).netns)]
+    backend = plan.backend or SysctlBackend(proc_root)
+    netns = [n for n in plan.values if plan.backend is None and lookup(n) and lookup(n).netns]
     with Guard(backend, list(plan.values), sink=sink or null_sink, keep_on_success=True,
                workload=plan.result.get("workload"), netns_params=netns) as guard:
         guard.apply(plan.values)
@@ -197,7 +207,8 @@ def export(path: str | os.PathLike, fmt: str | None = None, *, force: bool = Fal
     text = target.exports[fmt](values, result)
     if problem is not None:
         # no `$` from the file: TuneD expands ${...} (and ${f:exec:...} runs a program)
-        marker = f"# EXPORTED WITH --force although {comment(problem).replace('$', '')}"
+        mark = "--" if text.startswith("--") else "#"  # SQL comments are --
+        marker = f"{mark} EXPORTED WITH --force although {comment(problem).replace('$', '')}"
         first, _, rest = text.partition("\n")
         text = f"{first}\n{marker}\n{rest}" if first.startswith("#!") else f"{marker}\n{text}"
     return text

@@ -282,12 +282,14 @@ def apply_cmd(
 def export_cmd(
     result: Path = RESULT_ARG,
     fmt: Optional[str] = typer.Option(None, "--format", "-f", help="sysctl.d | tuned | script for a sysctl result "
-                                      "(default sysctl.d); mosquitto.conf for a mosquitto one"),
+                                      "(default sysctl.d); mosquitto.conf for a mosquitto one; sql | conf for a "
+                                      "postgres one (default sql)"),
     force: bool = typer.Option(False, "--force", help="export a configuration that was not verified better "
                                "(the file says so)"),
 ) -> None:
     """Print a result's verified-better configuration in a deployable form: a sysctl.d file, a TuneD profile or a
-    shell script (sysctl), a mosquitto.conf snippet (mosquitto)."""
+    shell script (sysctl), a mosquitto.conf snippet (mosquitto), ALTER SYSTEM statements or a postgresql.conf
+    snippet (postgres)."""
     from cli_ai import apply as applying
 
     _console().raw(applying.export(result, fmt, force=force))

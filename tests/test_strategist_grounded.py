@@ -201,3 +201,33 @@ def test_offline_plan_imports_no_torch():
     heavy = sorted(m for m in modules if m.split(".")[0] in ("torch", "stable_baselines3", "optuna"))
     assert heavy == [], heavy
 
+
+
+# --------------------------------------------------------------------------- the postgres target (issue 17 item 6)
+
+POSTGRES_GOALS = ["my postgres is slow", "checkpoints cause latency spikes", "queries spill to disk",
+                  "autovacuum can't keep up", "set postgres shared_buffers and work_mem for me"]
+
+
+@pytest.mark.parametrize("goal", POSTGRES_GOALS)
+def test_postgres_goals_plan_the_database_s_own_settings(goal):
+    plan = make_plan(goal, provider="offline", dry_run=True, profile=FIXED)
+    assert plan.spec.target == "postgres" and plan.template == "postgres"
+    assert "shared_buffers" in plan.spec.params and "max_wal_size" in plan.spec.params
+    text = "\n".join(plan.reasoning)
+    assert "matched" in text or "best match" in text  # which words led here
+    if goal != "my postgres is slow":  # a symptom names settings; "slow" alone names none
+        assert "postgres settings the goal's words point to" in text
+    assert not plan.warnings  # nothing runs in the fixed profile: a managed cluster, no attach hint
+
+
+def test_a_running_postgres_gets_the_attach_hint_and_a_still_managed_plan():
+    running = dataclasses.replace(FIXED, services_running=["postgres"])
+    plan = make_plan("my postgres is slow", provider="offline", dry_run=True, profile=running)
+    assert plan.spec.target == "postgres" and "attach" not in (plan.spec_dict.get("postgres") or {})
+    assert any('"attach"' in w and "ALTER SYSTEM" in w for w in plan.warnings)
+
+
+def test_a_postgres_setting_the_spec_does_not_tune_is_named():
+    plan = make_plan("autovacuum can't keep up", provider="offline", dry_run=True, profile=FIXED)
+    assert any("autovacuum" in line and "does not tune it" in line for line in plan.reasoning)

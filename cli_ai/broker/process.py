@@ -122,17 +122,23 @@ def error_lines(text: str) -> list[str]:
     return [_strip_log_stamp(l) for l in text.splitlines() if "Error" in l]
 
 
-def drop_user() -> tuple[int, int] | None:
-    """The uid/gid a root-started mosquitto switches to (its `user` default)."""
+def unprivileged_ids(names) -> tuple[int, int] | None:
+    """(uid, gid) of the first of `names` this system has, when cli-ai runs
+    as root; None when it does not (the server runs as the user) or none exists."""
     if os.geteuid() != 0:
         return None
-    for name in ("mosquitto", "nobody"):
+    for name in names:
         try:
             pw = pwd.getpwnam(name)
             return pw.pw_uid, pw.pw_gid
         except KeyError:
             continue
     return None
+
+
+def drop_user() -> tuple[int, int] | None:
+    """The uid/gid a root-started mosquitto switches to (its `user` default)."""
+    return unprivileged_ids(("mosquitto", "nobody"))
 
 
 def _cmdline(pid: int) -> str:
@@ -159,15 +165,16 @@ def sweep_stale_workdirs(root: str | None = None) -> list[int]:
         except (OSError, ValueError):
             broker = 0
         if broker and pid_alive(broker) and str(d / "mosquitto.conf") in _cmdline(broker):
-            _terminate_pid(broker)
+            terminate_pid(broker)
             stopped.append(broker)
         shutil.rmtree(d, ignore_errors=True)
     return stopped
 
 
-def _terminate_pid(pid: int, timeout: float = 5.0) -> None:
+def terminate_pid(pid: int, timeout: float = 5.0, sig: int = signal.SIGTERM) -> None:
+    """Send `sig`, wait up to `timeout` s for the process to end, then SIGKILL."""
     try:
-        os.kill(pid, signal.SIGTERM)
+        os.kill(pid, sig)
     except ProcessLookupError:
         return
     deadline = time.monotonic() + timeout

@@ -31,6 +31,15 @@ def _fmt_value(v: Any, kernel: bool = False) -> str:
     return str(v)
 
 
+def _target_value(target: str, name: str, v: Any, kernel: bool) -> str:
+    """A value as its target spells it (postgres: 512MB, 300s), else `_fmt_value`."""
+    from cli_ai.targets import TARGETS
+
+    t = TARGETS.get(target)
+    text = t.value_text(name, v) if t is not None and v != "-" else None
+    return text if text is not None else _fmt_value(v, kernel)
+
+
 def _fmt_num(x: float | None) -> str:
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "-"
@@ -286,8 +295,8 @@ class TuneRenderer(PolicyRendering):
         verdict = r.extra.get("verdict")
         if r.best_config and verdict != "no improvement":
             kernel = numeric_bools(r.target)
-            rows = [(escape(name), escape(_fmt_value(r.baseline_config.get(name, "-"), kernel)),
-                     escape(_fmt_value(value, kernel)))
+            rows = [(escape(name), escape(_target_value(r.target, name, r.baseline_config.get(name, "-"), kernel)),
+                     escape(_target_value(r.target, name, value, kernel)))
                     for name, value in r.best_config.items()]
             title = "Chosen configuration" if verdict == "better" else "Best candidate (not shown better)"
             show_table(self.rc, knob_table(title, ("baseline", "best"), rows), rows)
@@ -380,8 +389,19 @@ def conclusion(r) -> list[str]:
                              "(also writes /etc/sysctl.d/99-cli-ai.conf), or cli-ai export "
                              f"{escape(r.run_dir)}/result.json for a sysctl.d file of your own.")
         elif r.best_config and not r.simulated:
-            lines.append(f"The gain held up under verification; use the chosen configuration in the {r.target} it "
-                         "belongs to.")
+            from cli_ai.targets import TARGETS
+
+            t = TARGETS.get(r.target)
+            if t is not None and t.exports and r.run_dir:
+                lines.append("The gain held up under verification. The chosen settings:")
+                lines += [f"  {escape(name)} = {escape(_target_value(r.target, name, v, False))}"
+                          for name, v in r.best_config.items()]
+                formats = list(t.exports)
+                lines.append(f"To deploy them: cli-ai export {escape(r.run_dir)}/result.json --format {formats[0]}"
+                             + (f" (or {', '.join(formats[1:])})" if len(formats) > 1 else ""))
+            else:
+                lines.append(f"The gain held up under verification; use the chosen configuration in the {r.target} "
+                             "it belongs to.")
         return lines
     if verdict == "no improvement":
         return ["[bold]No configuration beat the baseline: keep the current settings.[/]"]

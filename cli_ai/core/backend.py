@@ -47,6 +47,11 @@ class Backend(ABC):
         back when a journal names them."""
         return []
 
+    def finish_rollback(self, restored: bool) -> None:
+        """After `cli-ai rollback` restored through this backend (`restored`:
+        every value is back): release what only a crashed run held (a managed
+        PostgreSQL cluster whose cli-ai was killed is stopped and removed)."""
+
     def rollback_notes(self) -> list[str]:
         """What the person still has to do after `cli-ai rollback` restored
         through this backend (say, reload a service: no command is ever taken

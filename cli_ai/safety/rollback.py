@@ -158,7 +158,9 @@ def rollback(
         failures.extend(restore_files(record.files, trusted=False, done=files_done))
         if not failures:
             journal.delete()
-        outcome = RollbackOutcome(record, restored, failures, kind, notes=target.rollback_notes())
+        notes = target.rollback_notes()
+        target.finish_rollback(not failures)
+        outcome = RollbackOutcome(record, restored, failures, kind, notes=notes)
         outcome.files = files_done
         return outcome
 

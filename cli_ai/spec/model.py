@@ -30,6 +30,7 @@ SPEC_SHAPES: dict[str, SpecShape] = {
     "sysctl": SpecShape(benchmark=True),
     "command": SpecShape(benchmark=True, placeholders=True),
     "mosquitto": SpecShape(block=True),
+    "postgres": SpecShape(block=True),
     "autoscaling": SpecShape(block=True),
     "scheduler": SpecShape(block=True),
 }

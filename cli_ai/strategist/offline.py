@@ -48,7 +48,7 @@ from cli_ai.strategist.profile import SystemProfile
 from cli_ai.strategist.retrieval import STOPWORDS, Hit, default_indexes, words
 
 MIN_TEMPLATE = 2.0  # a template's BM25 score below this is not a match
-MIN_TEMPLATE_ALONE = 1.5  # a template's floor when no catalogue entry matches
+MIN_TEMPLATE_ALONE = 1.6  # a template's floor when no catalogue entry matches
 MIN_ENTRY = 2.0  # nor is an entry's
 STRONG_ENTRY = 4.0  # an entry this well matched plans from the catalogue unless a template covers it
 GROUP_FRACTION = 0.45  # entries within this fraction of the best join the plan
@@ -88,6 +88,7 @@ class OfflineStrategist:
 
     def __init__(self, *, examples_dir: str | Path | None = None):
         self.examples_dir = examples_dir
+        self._target_hits: list[Hit] = []  # the ready-spec target's settings the goal matched
 
     # ------------------------------------------------------------------ ranking
     def rank(self, goal: str, profile: SystemProfile | None) -> tuple[list[Hit], list[tuple[Hit, float, list[str]]], list[str]]:
@@ -130,10 +131,13 @@ class OfflineStrategist:
     def plan(self, goal: str, profile: SystemProfile) -> PlanResult:
         if not goal or not goal.strip():
             raise StrategistError("the goal is empty; say what to tune, e.g. \"my postgres stalls on writes\"")
+        self._target_hits = []
         entries, templates, notes = self.rank(goal, profile)
         reasoning = [f"goal: {goal.strip()!r}", *notes]
         top_e = entries[0] if entries and entries[0].score >= MIN_ENTRY else None
-        top_t = templates[0] if templates and templates[0][1] >= MIN_TEMPLATE else None
+        # with no catalogue entry matching, a workload named in one word ("postgres") is enough
+        top_t = templates[0] if templates and templates[0][1] >= (MIN_TEMPLATE if top_e else MIN_TEMPLATE_ALONE) \
+            else None
         no = self.declines[0] if self.declines else None
         if no is not None and no.score >= MIN_TEMPLATE * 0.5 \
                 and no.score >= (templates[0][1] if templates else 0.0) \
@@ -144,12 +148,17 @@ class OfflineStrategist:
         if top_t is not None and get_target(top_t[0].doc.target).planning != "templates":
             if top_e is None or top_e.doc.target == top_t[0].doc.target or top_e.score < STRONG_ENTRY:
                 self._explain_template(reasoning, top_t, templates)
-                return self._ready_spec(workloads()[top_t[0].doc.name], goal, reasoning)
-        if top_e is not None and top_e.doc.target != "sysctl":
+                self._explain_target_entries(reasoning, entries, top_t[0].doc.target)
+                return self._ready_spec(workloads()[top_t[0].doc.name], goal, reasoning, profile)
+        spoken = {t[0].doc.target: t[1] for t in reversed(templates)}  # each target's best template score
+        # another target's option leads only when the goal speaks of that target most
+        if top_e is not None and top_e.doc.target != "sysctl" and spoken.get(top_e.doc.target, 0) >= MIN_TEMPLATE_ALONE \
+                and templates and templates[0][0].doc.target == top_e.doc.target:
             wl = next(w for w in workloads().values() if w.target == top_e.doc.target)
             reasoning.append(f"best match: the {top_e.doc.target} option {top_e.doc.name} "
                              f"(score {top_e.score:g}): {top_e.evidence()}")
-            return self._ready_spec(wl, goal, reasoning)
+            self._explain_target_entries(reasoning, entries, top_e.doc.target)
+            return self._ready_spec(wl, goal, reasoning, profile)
         # A template must score MIN_TEMPLATE to compete with matching entries; with
         # no entry matching, a workload named in one word ("database") is enough.
         floor = MIN_TEMPLATE if top_e is not None else MIN_TEMPLATE_ALONE
@@ -190,6 +199,14 @@ class OfflineStrategist:
                              f"score {runner_up[1]:g}: {runner_up[0].evidence()}")
         else:
             reasoning.append("runner-up: none (no other workload matched)")
+
+    def _explain_target_entries(self, reasoning: list[str], entries: list[Hit], target: str) -> None:
+        """Which of that target's settings the goal's words point to (the ready spec tunes its own set)."""
+        mine = [h for h in entries if h.doc.target == target][:3]
+        self._target_hits = mine
+        if mine:
+            reasoning.append(f"{target} settings the goal's words point to: "
+                             + "; ".join(f"{h.doc.name} ({h.evidence()})" for h in mine))
 
     @staticmethod
     def _explain_entries(reasoning: list[str], entries: list[Hit]) -> None:
@@ -328,7 +345,8 @@ class OfflineStrategist:
 
 
     # ------------------------------------------------------------------ targets with ready specs
-    def _ready_spec(self, wl: Workload, goal: str, reasoning: list[str]) -> PlanResult:
+    def _ready_spec(self, wl: Workload, goal: str, reasoning: list[str],
+                    profile: SystemProfile | None = None) -> PlanResult:
         looked = []
         for d in examples_dirs(self.examples_dir):
             path = d / (wl.example or "")
@@ -344,7 +362,19 @@ class OfflineStrategist:
                     ) from None
                 reasoning.append(f"template: {wl.id}: {wl.summary}")
                 reasoning.append(f"loaded the ready spec {path} (target {wl.target}); its knobs are the {wl.target} settings it lists")
+                tuned = set(spec.params)
+                for h in self._target_hits:
+                    if h.doc.name not in tuned:
+                        reasoning.append(f"  note: {h.doc.name} matches the goal ({h.evidence()}) but this spec does "
+                                         f"not tune it; copy the spec (cli-ai examples copy {wl.example} .) and add it")
+                warnings = []
+                if wl.target == "postgres" and profile is not None and profile.runs("postgres"):
+                    # A spec cannot guess a DSN and its credentials: the plan stays managed and says how to attach.
+                    warnings.append("a PostgreSQL server runs here: this plan tunes a private managed cluster; to tune "
+                                    "that server instead, add \"attach\": {\"dsn\": \"host=... dbname=... user=...\"} "
+                                    "to the spec's postgres block (its role must be allowed ALTER SYSTEM)")
                 return PlanResult(
+                    warnings=warnings,
                     spec_dict=spec.to_dict(),
                     spec=spec,
                     provider="offline",

@@ -1,6 +1,7 @@
 """Ranked retrieval of what cli-ai knows, for a goal in plain words.
 
-The documents are the catalogue entries (sysctl params and Mosquitto options:
+The documents are the catalogue entries (sysctl params, Mosquitto options and
+PostgreSQL settings:
 name, description, symptoms, error messages, workloads, tools) and the curated
 workload templates (title, summary and the phrases people use for them). BM25
 (the `bm25s` library) ranks them against the goal; a Snowball stemmer makes
@@ -130,6 +131,8 @@ def build_documents(catalog: dict[str, Any], templates: list[dict[str, Any]],
         docs.append(Document(f"sysctl:{name}", "entry", "sysctl", name, _entry_text(name, raw), raw))
     for name, raw in catalog.get("mosquitto", {}).items():
         docs.append(Document(f"mosquitto:{name}", "entry", "mosquitto", name, _entry_text(name, raw), raw))
+    for name, raw in catalog.get("postgres", {}).items():
+        docs.append(Document(f"postgres:{name}", "entry", "postgres", name, _entry_text(name, raw), raw))
     for raw in declines:
         docs.append(Document(f"decline:{raw['id']}", "decline", "", raw["id"], " . ".join(raw["text"]), raw))
     for raw in templates:
@@ -188,6 +191,10 @@ def default_indexes() -> tuple[Index, Index]:
     from cli_ai.safety.catalog import CATALOG_FILE
 
     catalog = json.loads(CATALOG_FILE.read_text(encoding="utf-8"))
+    from cli_ai.targets.postgres.catalog import CATALOG_FILE as POSTGRES_CATALOG
+
+    # PostgreSQL's settings live with their target; they are searchable by name and description
+    catalog["postgres"] = json.loads(POSTGRES_CATALOG.read_text(encoding="utf-8"))["settings"]
     templates_file = Path(__file__).with_name("templates.json")
     data = json.loads(templates_file.read_text(encoding="utf-8"))
     docs = build_documents(catalog, data["workloads"], data.get("declines", []))

@@ -6,11 +6,13 @@ from __future__ import annotations
 from cli_ai.targets.base import Target, TargetSession
 from cli_ai.targets.command import CommandTarget
 from cli_ai.targets.mosquitto import BrokerTarget
+from cli_ai.targets.postgres import PostgresTarget
 from cli_ai.targets.simulated import AutoscalingTarget, SchedulerTarget
 from cli_ai.targets.sysctl import SysctlTarget
 
 TARGETS: dict[str, Target] = {
-    t.name: t for t in (SysctlTarget(), CommandTarget(), BrokerTarget(), AutoscalingTarget(), SchedulerTarget())
+    t.name: t for t in (SysctlTarget(), CommandTarget(), BrokerTarget(), PostgresTarget(), AutoscalingTarget(),
+                          SchedulerTarget())
 }
 
 

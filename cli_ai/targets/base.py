@@ -141,6 +141,11 @@ class Target:
         "not needed unless you use it", detail)."""
         return []
 
+    def value_text(self, name: str, value: Value) -> str | None:
+        """A knob value as the target spells it for people (postgres:
+        `512MB`, `300s`, `on`), or None for the console's default."""
+        return None
+
     #: Its bools are written as 1/0 (the kernel's spelling), and shown so.
     numeric_bools: bool = False
     #: The target's own `cli-ai tune` flags (keys of TuneOptions.broker) it takes.
@@ -150,6 +155,14 @@ class Target:
     #: The deployable forms of a verified result (`cli-ai export --format`),
     #: by name, the first the default: renderer(values, result) -> text.
     exports: Mapping[str, Callable[[Mapping[str, Value], Mapping[str, Any]], str]] = {}
+
+    #: `cli-ai apply` writes a verified result through `apply_backend(result)`
+    #: (a server the run was attached to) instead of the kernel's sysctls.
+    applies_through_backend: bool = False
+
+    def apply_backend(self, result: Mapping[str, Any]) -> Backend:
+        """The backend a verified result of this target is applied through."""
+        raise TypeError(f"a {self.name} result is not applied through a backend of its own")
 
     def result_values(self, result: Mapping[str, Any]) -> dict[str, Value]:
         """A result file's best configuration, checked as untrusted input

@@ -32,6 +32,10 @@ def backend_from_description(desc: dict[str, Any]) -> Backend:
         from cli_ai.broker.backend import MosquittoBackend
 
         return MosquittoBackend.from_description(config)
+    if kind == "postgres":
+        from cli_ai.targets.postgres.backend import PostgresBackend
+
+        return PostgresBackend.from_description(config)
     raise ValueError(f"unknown backend kind {str(kind)[:40]!r}")
 
 
