@@ -89,6 +89,7 @@ class OfflineStrategist:
     def __init__(self, *, examples_dir: str | Path | None = None):
         self.examples_dir = examples_dir
         self._target_hits: list[Hit] = []  # the ready-spec target's settings the goal matched
+        self.declines: list[Hit] = []  # "not for cli-ai" documents the goal matched (set by rank)
 
     # ------------------------------------------------------------------ ranking
     def rank(self, goal: str, profile: SystemProfile | None) -> tuple[list[Hit], list[tuple[Hit, float, list[str]]], list[str]]:
@@ -159,6 +160,9 @@ class OfflineStrategist:
                              f"(score {top_e.score:g}): {top_e.evidence()}")
             self._explain_target_entries(reasoning, entries, top_e.doc.target)
             return self._ready_spec(wl, goal, reasoning, profile)
+        # From here on the plan is a sysctl one: only kernel entries compete.
+        entries = [h for h in entries if h.doc.target == "sysctl"]
+        top_e = entries[0] if entries and entries[0].score >= MIN_ENTRY else None
         # A template must score MIN_TEMPLATE to compete with matching entries; with
         # no entry matching, a workload named in one word ("database") is enough.
         floor = MIN_TEMPLATE if top_e is not None else MIN_TEMPLATE_ALONE
