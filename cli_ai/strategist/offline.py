@@ -71,6 +71,14 @@ def can_tune_text() -> str:
             "a Mosquitto MQTT broker, serverless autoscaling and request scheduling (simulated)")
 
 
+def templated(target: str) -> bool:
+    """Whether the planner assembles this target's specs from catalogue entries
+    and templates (sysctl), rather than loading a ready spec or leaving them to the person."""
+    from cli_ai.targets import get_target
+
+    return get_target(target).planning == "templates"
+
+
 def one_line(text: str) -> str:
     """A pasted log line as one line of text: control characters (tabs and
     newlines included) become spaces, runs of spaces one (spec fields are one line)."""
@@ -126,7 +134,7 @@ class OfflineStrategist:
         # ("connection refused" is a kernel matter unless the goal is about MQTT).
         spoken = {t[0].doc.target for t in templates if t[1] >= OTHER_TARGET_CONTEXT}
         entries = [h for h in entries_index.rank(goal)
-                   if h.doc.target not in excluded_targets and (h.doc.target == "sysctl" or h.doc.target in spoken)]
+                   if h.doc.target not in excluded_targets and (templated(h.doc.target) or h.doc.target in spoken)]
         return entries, templates, notes
 
     def plan(self, goal: str, profile: SystemProfile) -> PlanResult:
@@ -153,7 +161,7 @@ class OfflineStrategist:
                 return self._ready_spec(workloads()[top_t[0].doc.name], goal, reasoning, profile)
         spoken = {t[0].doc.target: t[1] for t in reversed(templates)}  # each target's best template score
         # another target's option leads only when the goal speaks of that target most
-        if top_e is not None and top_e.doc.target != "sysctl" and spoken.get(top_e.doc.target, 0) >= MIN_TEMPLATE_ALONE \
+        if top_e is not None and not templated(top_e.doc.target) and spoken.get(top_e.doc.target, 0) >= MIN_TEMPLATE_ALONE \
                 and templates and templates[0][0].doc.target == top_e.doc.target:
             wl = next(w for w in workloads().values() if w.target == top_e.doc.target)
             reasoning.append(f"best match: the {top_e.doc.target} option {top_e.doc.name} "
@@ -161,12 +169,12 @@ class OfflineStrategist:
             self._explain_target_entries(reasoning, entries, top_e.doc.target)
             return self._ready_spec(wl, goal, reasoning, profile)
         # From here on the plan is a sysctl one: only kernel entries compete.
-        entries = [h for h in entries if h.doc.target == "sysctl"]
+        entries = [h for h in entries if templated(h.doc.target)]
         top_e = entries[0] if entries and entries[0].score >= MIN_ENTRY else None
         # A template must score MIN_TEMPLATE to compete with matching entries; with
         # no entry matching, a workload named in one word ("database") is enough.
         floor = MIN_TEMPLATE if top_e is not None else MIN_TEMPLATE_ALONE
-        sysctl_t = next((t for t in templates if t[0].doc.target == "sysctl" and t[1] >= floor), None)
+        sysctl_t = next((t for t in templates if templated(t[0].doc.target) and t[1] >= floor), None)
         if top_e is not None:
             # The template and the catalogue compete on the same evidence: a
             # template's score plus the matching entries it tunes, against the
@@ -248,7 +256,7 @@ class OfflineStrategist:
         """The sysctl entries that match nearly as well as the best one."""
         if not entries:
             return []
-        return [h for h in entries if h.doc.target == "sysctl" and h.score >= GROUP_FRACTION * entries[0].score]
+        return [h for h in entries if templated(h.doc.target) and h.score >= GROUP_FRACTION * entries[0].score]
 
     def _from_entries(self, entries: list[Hit], goal: str, profile: SystemProfile, reasoning: list[str]) -> PlanResult:
         top = entries[0]
@@ -371,12 +379,9 @@ class OfflineStrategist:
                     if h.doc.name not in tuned:
                         reasoning.append(f"  note: {h.doc.name} matches the goal ({h.evidence()}) but this spec does "
                                          f"not tune it; copy the spec (cli-ai examples copy {wl.example} .) and add it")
-                warnings = []
-                if wl.target == "postgres" and profile is not None and profile.runs("postgres"):
-                    # A spec cannot guess a DSN and its credentials: the plan stays managed and says how to attach.
-                    warnings.append("a PostgreSQL server runs here: this plan tunes a private managed cluster; to tune "
-                                    "that server instead, add \"attach\": {\"dsn\": \"host=... dbname=... user=...\"} "
-                                    "to the spec's postgres block (its role must be allowed ALTER SYSTEM)")
+                from cli_ai.targets import get_target
+
+                warnings = get_target(wl.target).plan_hints(profile)
                 return PlanResult(
                     warnings=warnings,
                     spec_dict=spec.to_dict(),

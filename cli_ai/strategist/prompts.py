@@ -109,6 +109,7 @@ def retrieved_entries(goal: str, profile: SystemProfile | None) -> list[tuple[Ca
     import json as _json
 
     from cli_ai.safety.catalog import CATALOG_FILE
+    from cli_ai.strategist.offline import templated
     from cli_ai.strategist.retrieval import default_indexes
 
     catalog = load_catalog()
@@ -120,7 +121,7 @@ def retrieved_entries(goal: str, profile: SystemProfile | None) -> list[tuple[Ca
         name = hit.doc.name
         if hit.score < RETRIEVED_FRACTION * hits[0].score:
             break
-        if hit.doc.target != "sysctl" or name in absent or name not in catalog:
+        if not templated(hit.doc.target) or name in absent or name not in catalog:
             continue
         out.append((catalog[name], raw[name].get("knowledge") or {}))
         if len(out) >= RETRIEVED_ENTRIES:

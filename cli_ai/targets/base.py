@@ -136,6 +136,11 @@ class Target:
     def fit_agent_plan(self, plan: Any, run: Any, options: Any) -> None:
         """Adjust the RL agent's plan for this target (its flags, its presets)."""
 
+    def plan_hints(self, profile) -> list[str]:
+        """What a plan of this target should tell the person about this
+        machine (its ready spec is used as it is); none by default."""
+        return []
+
     def doctor_checks(self, proc_root: str) -> list[tuple[str, bool | None, str]]:
         """What `cli-ai doctor` reports for this target: (what, ok / None for
         "not needed unless you use it", detail)."""

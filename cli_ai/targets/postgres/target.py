@@ -164,6 +164,14 @@ class PostgresTarget(Target):
         pg = PostgresSession(run.spec, list(run.space.names), sink=sink)
         return TargetSession(pg.backend, pg.evaluate, SystemObserver(), reward, closer=pg)
 
+    def plan_hints(self, profile) -> list[str]:
+        # A spec cannot guess a DSN and its credentials: the plan stays managed and says how to attach.
+        if profile is not None and profile.runs("postgres"):
+            return ["a PostgreSQL server runs here: this plan tunes a private managed cluster; to tune that server "
+                    "instead, add \"attach\": {\"dsn\": \"host=... dbname=... user=...\"} to the spec's postgres "
+                    "block (its role must be allowed ALTER SYSTEM)"]
+        return []
+
     def doctor_checks(self, proc_root: str):
         from cli_ai.errors import CliAiError
         from cli_ai.targets.postgres.server import find_bindir, find_pgbench
