@@ -41,6 +41,20 @@ def goals():
     return bs.load_goals()
 
 
+def assert_params_in_their_sections(goal_list) -> None:
+    """Every param exists, in the catalogue section of the goal's own target;
+    none is both acceptable and forbidden; targets without knobs list none."""
+    assert bs.unknown_params(goal_list, CATALOG) == []
+    for g in goal_list:
+        section = {"sysctl": "sysctl", "mosquitto": "mosquitto", "postgres": "postgres"}.get(g.target)
+        if section:
+            assert g.any_of, f"{g.goal}: a knob target must say which params are acceptable"
+            assert set(g.any_of + g.forbidden) <= set(CATALOG[section]), f"{g.goal}: params from another target"
+            assert not set(g.any_of) & set(g.forbidden), f"{g.goal}: a param both acceptable and forbidden"
+        else:
+            assert not g.any_of and not g.forbidden, f"{g.goal}: {g.target} has no catalogue params"
+
+
 # --------------------------------------------------------------------------- the goal set
 
 
@@ -54,14 +68,7 @@ def test_goal_set_size_targets_and_declines(goals):
 
 
 def test_every_param_is_in_the_catalogue_section_of_its_target(goals):
-    assert bs.unknown_params(goals, CATALOG) == []
-    for g in goals:
-        section = {"sysctl": "sysctl", "mosquitto": "mosquitto", "postgres": "postgres"}.get(g.target)
-        if section:
-            assert g.any_of, f"{g.goal}: a knob target must say which params are acceptable"
-            assert set(g.any_of + g.forbidden) <= set(CATALOG[section]), f"{g.goal}: params from another target"
-        else:
-            assert not g.any_of and not g.forbidden, f"{g.goal}: {g.target} has no catalogue params"
+    assert_params_in_their_sections(goals)
 
 
 HOLDOUT_FILE = ROOT / "bench" / "strategist_goals_holdout.json"
@@ -83,15 +90,7 @@ def test_holdout_set_size_targets_and_declines(holdout):
 
 
 def test_every_holdout_param_is_in_the_catalogue_section_of_its_target(holdout):
-    assert bs.unknown_params(holdout, CATALOG) == []
-    for g in holdout:
-        section = {"sysctl": "sysctl", "mosquitto": "mosquitto", "postgres": "postgres"}.get(g.target)
-        if section:
-            assert g.any_of, f"{g.goal}: a knob target must say which params are acceptable"
-            assert set(g.any_of + g.forbidden) <= set(CATALOG[section]), f"{g.goal}: params from another target"
-            assert not set(g.any_of) & set(g.forbidden), f"{g.goal}: a param both acceptable and forbidden"
-        else:
-            assert not g.any_of and not g.forbidden, f"{g.goal}: {g.target} has no catalogue params"
+    assert_params_in_their_sections(holdout)
 
 
 def test_holdout_shares_no_goal_with_the_calibration_set(goals, holdout):
@@ -118,15 +117,7 @@ def test_holdout2_set_size_targets_and_declines(holdout2):
 
 
 def test_every_holdout2_param_is_in_the_catalogue_section_of_its_target(holdout2):
-    assert bs.unknown_params(holdout2, CATALOG) == []
-    for g in holdout2:
-        section = {"sysctl": "sysctl", "mosquitto": "mosquitto", "postgres": "postgres"}.get(g.target)
-        if section:
-            assert g.any_of, f"{g.goal}: a knob target must say which params are acceptable"
-            assert set(g.any_of + g.forbidden) <= set(CATALOG[section]), f"{g.goal}: params from another target"
-            assert not set(g.any_of) & set(g.forbidden), f"{g.goal}: a param both acceptable and forbidden"
-        else:
-            assert not g.any_of and not g.forbidden, f"{g.goal}: {g.target} has no catalogue params"
+    assert_params_in_their_sections(holdout2)
 
 
 def test_holdout2_shares_no_goal_with_the_other_sets(goals, holdout, holdout2):

@@ -42,6 +42,7 @@ from cli_ai.strategist.planning import (  # noqa: F401  (public names)
     examples_dirs,
     load_templates,
     normalize,
+    template_for,
     workloads,
 )
 from cli_ai.strategist.profile import SystemProfile
@@ -163,7 +164,7 @@ class OfflineStrategist:
         # another target's option leads only when the goal speaks of that target most
         if top_e is not None and not templated(top_e.doc.target) and spoken.get(top_e.doc.target, 0) >= MIN_TEMPLATE_ALONE \
                 and templates and templates[0][0].doc.target == top_e.doc.target:
-            wl = next(w for w in workloads().values() if w.target == top_e.doc.target)
+            wl = template_for(top_e.doc.target)
             reasoning.append(f"best match: the {top_e.doc.target} option {top_e.doc.name} "
                              f"(score {top_e.score:g}): {top_e.evidence()}")
             self._explain_target_entries(reasoning, entries, top_e.doc.target)

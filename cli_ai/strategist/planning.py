@@ -102,6 +102,11 @@ def load_templates() -> tuple[tuple[Workload, ...], dict[str, dict[str, Any]]]:
     return tuple(workloads), data["benchmarks"]
 
 
+def template_for(target: str) -> Workload | None:
+    """The template that plans a ready-spec target (its example file)."""
+    return next((w for w in load_templates()[0] if w.target == target and w.example), None)
+
+
 def workloads() -> dict[str, Workload]:
     return {w.id: w for w in load_templates()[0]}
 

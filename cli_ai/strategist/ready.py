@@ -10,9 +10,9 @@ from typing import Any
 
 def ready_spec_path(target: str, examples_dir: str | Path | None = None) -> Path | None:
     """The example spec file of a ready-spec target, or None."""
-    from cli_ai.strategist.planning import examples_dirs, workloads
+    from cli_ai.strategist.planning import examples_dirs, template_for
 
-    wl = next((w for w in workloads().values() if w.target == target and w.example), None)
+    wl = template_for(target)
     if wl is None:
         return None
     for d in examples_dirs(examples_dir):
