@@ -120,6 +120,8 @@ class OfflineStrategist:
                 notes.append(f"{named!r} is named: cli-ai's {wl.title} target is not for it")
                 excluded_targets.add(wl.target)
                 continue
+            if wl.requires and not any(p.search(text) for p in wl.requires):
+                continue  # a product's target, and the goal names neither the product nor its vocabulary
             score, lines = hit.score, []
             if profile is not None:
                 for svc in sorted(wl.services):
@@ -136,6 +138,9 @@ class OfflineStrategist:
         spoken = {t[0].doc.target for t in templates if t[1] >= OTHER_TARGET_CONTEXT}
         entries = [h for h in entries_index.rank(goal)
                    if h.doc.target not in excluded_targets and (templated(h.doc.target) or h.doc.target in spoken)]
+        from cli_ai.strategist.declines import known_names, weigh
+
+        self.declines = weigh(goal, self.declines, known_names(d.name for d in entries_index.docs))
         return entries, templates, notes
 
     def plan(self, goal: str, profile: SystemProfile) -> PlanResult:
@@ -149,9 +154,9 @@ class OfflineStrategist:
         top_t = templates[0] if templates and templates[0][1] >= (MIN_TEMPLATE if top_e else MIN_TEMPLATE_ALONE) \
             else None
         no = self.declines[0] if self.declines else None
-        if no is not None and no.score >= MIN_TEMPLATE * 0.5 \
-                and no.score >= (templates[0][1] if templates else 0.0) \
-                and no.score >= DECLINE_OVER_ENTRY * (entries[0].score if entries else 0.0):
+        if no is not None and (no.decisive or no.score >= MIN_TEMPLATE * 0.5
+                               and no.score >= (templates[0][1] if templates else 0.0)
+                               and no.score >= DECLINE_OVER_ENTRY * (entries[0].score if entries else 0.0)):
             raise self._decline(goal, entries, templates, reason=no)
         from cli_ai.targets import get_target
 

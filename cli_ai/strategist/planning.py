@@ -75,6 +75,9 @@ class Workload:
     caveats: dict[str, str] = field(default_factory=dict)
     # Products this template is not for: naming one cancels its phrases.
     excludes: tuple[re.Pattern[str], ...] = ()
+    # A product's own target: the goal must name one of these (the product, its
+    # tools or its own vocabulary) before the template's other words count.
+    requires: tuple[re.Pattern[str], ...] = ()
 
 
 @lru_cache(maxsize=1)
@@ -97,6 +100,7 @@ def load_templates() -> tuple[tuple[Workload, ...], dict[str, dict[str, Any]]]:
                 max_params=int(raw.get("max_params", 6)),
                 caveats=dict(raw.get("caveats", {})),
                 excludes=tuple(compile_phrase(p) for p in raw.get("excludes", [])),
+                requires=tuple(compile_phrase(p) for p in raw.get("requires", [])),
             )
         )
     return tuple(workloads), data["benchmarks"]

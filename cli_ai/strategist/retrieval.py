@@ -47,6 +47,26 @@ BENCHMARK_WORDS = {
 }
 PHRASE_BONUS = 1.0  # per word of a whole symptom quoted (a longer message is more specific)
 MIN_PHRASE_WORDS = 3  # shorter symptoms ("syn flood") are ordinary words, left to BM25
+# A goal word the index does not know is read as the closest word it does
+# ("ephemral" as "ephemeral", "swapinng" as "swapping"), if it is long enough
+# for a slip of the keyboard to leave it recognisable, close enough
+# (difflib's ratio: 2 * matching characters / both lengths), starts with the
+# same letter, and is not an English word in its own right ("billing" is not
+# a misspelt "killing", nor "model" a misspelt "mode").
+MIN_TYPO_LENGTH = 5
+TYPO_CUTOFF = 0.85
+
+
+@lru_cache(maxsize=1)
+def _english():
+    """pyspellchecker's English word list (about 0.3 s to load: only when a goal has a candidate typo)."""
+    from spellchecker import SpellChecker
+
+    return SpellChecker(language="en", distance=1)
+
+
+def is_english_word(word: str) -> bool:
+    return bool(_english().known([word]))
 
 
 @lru_cache(maxsize=1)
@@ -85,10 +105,14 @@ class Hit:
     score: float
     matched: tuple[str, ...]  # the goal's own words that matched the document
     phrases: tuple[str, ...] = ()  # whole symptoms / error messages the goal quotes
+    read_as: tuple[tuple[str, str], ...] = ()  # (typed, read as) for the matched words taken as typos
+    notes: tuple[str, ...] = ()  # other evidence, in words (declines.py: "it names 'freebsd'")
+    decisive: bool = False  # a "not for cli-ai" match that no other evidence outweighs
 
     def evidence(self) -> str:
-        parts = [f"the symptom {p!r}" for p in self.phrases]
-        parts += [repr(w) for w in self.matched]
+        fixed = dict(self.read_as)
+        parts = list(self.notes) + [f"the symptom {p!r}" for p in self.phrases]
+        parts += [f"{w!r} (read as {fixed[w]!r})" if w in fixed else repr(w) for w in self.matched]
         return ", ".join(parts)
 
 
@@ -153,16 +177,37 @@ class Index:
         self._doc_tokens = [tokens(d.text) for d in docs]
         self._token_sets = [set(t) for t in self._doc_tokens]
         self._phrases = [_symptom_phrases(d) for d in docs]
+        self._stems = set().union(*self._token_sets) if docs else set()
+        # the unstemmed words a typo is compared with (a stem is not a word a person types)
+        self._vocabulary = sorted({w for d in docs for w in words(d.text)
+                                   if len(w) >= MIN_TYPO_LENGTH - 1 and not w.isdigit() and w not in STOPWORDS})
         self._bm25 = bm25s.BM25(b=b)
         self._bm25.index(self._doc_tokens, show_progress=False)
+
+    def read_as(self, word: str) -> str | None:
+        """The indexed word an unknown goal word was most likely meant to be, or None."""
+        if len(word) < MIN_TYPO_LENGTH or any(c.isdigit() for c in word):
+            return None
+        import difflib
+
+        close = [w for w in difflib.get_close_matches(word, self._vocabulary, n=3, cutoff=TYPO_CUTOFF)
+                 if w[0] == word[0]]
+        if not close or is_english_word(word):
+            return None
+        return close[0]
 
     def rank(self, goal: str) -> list[Hit]:
         query_words = [w for w in words(goal) if w not in STOPWORDS and len(w) > 1 and not w.isdigit()]
         stems = _stemmer().stemWords(query_words)
+        fixes: dict[str, str] = {}
+        for i, (w, s) in enumerate(zip(query_words, stems)):
+            if s not in self._stems and (meant := self.read_as(w)) is not None:
+                fixes[w] = meant
+                stems[i] = _stemmer().stemWord(meant)
         by_stem: dict[str, str] = {}
         for w, s in zip(query_words, stems):
             by_stem.setdefault(s, w)
-        known = [s for s in dict.fromkeys(stems) if any(s in ts for ts in self._token_sets)]
+        known = [s for s in dict.fromkeys(stems) if s in self._stems]
         goal_text = " " + " ".join(words(goal)) + " "
         scores = self._bm25.get_scores(known) if known else [0.0] * len(self.docs)
         hits = []
@@ -175,7 +220,8 @@ class Index:
             if score <= 0:
                 continue
             matched = tuple(by_stem[s] for s in known if s in self._token_sets[i])
-            hits.append(Hit(doc, round(score, 4), matched, phrases))
+            read_as = tuple((w, fixes[w]) for w in matched if w in fixes)
+            hits.append(Hit(doc, round(score, 4), matched, phrases, read_as))
         hits.sort(key=lambda h: (-h.score, h.doc.id))
         return hits
 
