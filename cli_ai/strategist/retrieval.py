@@ -55,6 +55,7 @@ MIN_PHRASE_WORDS = 3  # shorter symptoms ("syn flood") are ordinary words, left 
 # a misspelt "killing", nor "model" a misspelt "mode").
 MIN_TYPO_LENGTH = 5
 TYPO_CUTOFF = 0.85
+MIN_SPLIT_PART = 3  # "timewait" is "time wait"; parts shorter than this join too many words by chance
 
 
 @lru_cache(maxsize=1)
@@ -170,7 +171,9 @@ def build_documents(catalog: dict[str, Any], templates: list[dict[str, Any]],
 class Index:
     """BM25 over the documents; `rank(goal)` gives every document that shares a word with it."""
 
-    def __init__(self, docs: list[Document], *, b: float = 0.75):
+    def __init__(self, docs: list[Document], *, b: float = 0.75, lexicon: frozenset[str] = frozenset()):
+        """`lexicon`: words cli-ai knows beyond these documents (the other index's);
+        a goal word found there is never read as a typo here."""
         import bm25s
 
         self.docs = docs
@@ -179,36 +182,49 @@ class Index:
         self._phrases = [_symptom_phrases(d) for d in docs]
         self._stems = set().union(*self._token_sets) if docs else set()
         # the unstemmed words a typo is compared with (a stem is not a word a person types)
-        self._vocabulary = sorted({w for d in docs for w in words(d.text)
-                                   if len(w) >= MIN_TYPO_LENGTH - 1 and not w.isdigit() and w not in STOPWORDS})
+        self._words = {w for d in docs for w in words(d.text) if not w.isdigit() and w not in STOPWORDS}
+        self._lexicon = lexicon | self._words
+        self._vocabulary = sorted(w for w in self._words if len(w) >= MIN_TYPO_LENGTH - 1)
         self._bm25 = bm25s.BM25(b=b)
         self._bm25.index(self._doc_tokens, show_progress=False)
 
     def read_as(self, word: str) -> str | None:
-        """The indexed word an unknown goal word was most likely meant to be, or None."""
-        if len(word) < MIN_TYPO_LENGTH or any(c.isdigit() for c in word):
+        """The indexed words an unknown goal word was most likely meant to be
+        ("ephemral" -> "ephemeral", "timewait" -> "time wait"), or None."""
+        if len(word) < MIN_TYPO_LENGTH or any(c.isdigit() for c in word) or word in self._lexicon:
             return None
         import difflib
 
         close = [w for w in difflib.get_close_matches(word, self._vocabulary, n=3, cutoff=TYPO_CUTOFF)
                  if w[0] == word[0]]
-        if not close or is_english_word(word):
+        # two words run together, each one the index knows ("pagecache")
+        split = next((f"{word[:i]} {word[i:]}" for i in range(MIN_SPLIT_PART, len(word) - MIN_SPLIT_PART + 1)
+                      if word[:i] in self._words and word[i:] in self._words), None)
+        if not (close or split) or is_english_word(word):
             return None
-        return close[0]
+        return close[0] if close else split
 
     def rank(self, goal: str) -> list[Hit]:
-        query_words = [w for w in words(goal) if w not in STOPWORDS and len(w) > 1 and not w.isdigit()]
-        stems = _stemmer().stemWords(query_words)
+        typed = [w for w in words(goal) if w not in STOPWORDS and len(w) > 1 and not w.isdigit()]
+        query_words: list[str] = []
+        stems: list[str] = []
         fixes: dict[str, str] = {}
-        for i, (w, s) in enumerate(zip(query_words, stems)):
-            if s not in self._stems and (meant := self.read_as(w)) is not None:
-                fixes[w] = meant
-                stems[i] = _stemmer().stemWord(meant)
+        for w, s in zip(typed, _stemmer().stemWords(typed)):
+            meant = self.read_as(w) if s not in self._stems else None
+            if meant is None:
+                query_words.append(w)
+                stems.append(s)
+                continue
+            fixes[w] = meant
+            for part in meant.split():
+                query_words.append(w)
+                stems.append(_stemmer().stemWord(part))
         by_stem: dict[str, str] = {}
         for w, s in zip(query_words, stems):
             by_stem.setdefault(s, w)
         known = [s for s in dict.fromkeys(stems) if s in self._stems]
-        goal_text = " " + " ".join(words(goal)) + " "
+        # phrases are looked for in the goal as read ("too many open files" in "too many opne files")
+        goal_text = " " + " ".join(fixes.get(w, w) for w in words(goal)) + " "
         scores = self._bm25.get_scores(known) if known else [0.0] * len(self.docs)
         hits = []
         for i, score in enumerate(scores):
@@ -219,7 +235,7 @@ class Index:
             score = float(score) + PHRASE_BONUS * max((len(p.split()) for p in phrases), default=0)
             if score <= 0:
                 continue
-            matched = tuple(by_stem[s] for s in known if s in self._token_sets[i])
+            matched = tuple(dict.fromkeys(by_stem[s] for s in known if s in self._token_sets[i]))
             read_as = tuple((w, fixes[w]) for w in matched if w in fixes)
             hits.append(Hit(doc, round(score, 4), matched, phrases, read_as))
         hits.sort(key=lambda h: (-h.score, h.doc.id))
@@ -246,8 +262,9 @@ def default_indexes() -> tuple[Index, Index]:
     docs = build_documents(catalog, data["workloads"], data.get("declines", []))
     # Templates are long lists of curated phrases: a weak length normalisation
     # (b) keeps a long template from losing to a short one on the same words.
-    return (Index([d for d in docs if d.kind == "entry"]),
-            Index([d for d in docs if d.kind in ("template", "decline")], b=0.3))
+    lexicon = frozenset(w for d in docs for w in words(d.text))
+    return (Index([d for d in docs if d.kind == "entry"], lexicon=lexicon),
+            Index([d for d in docs if d.kind in ("template", "decline")], b=0.3, lexicon=lexicon))
 
 
 __all__ = ["Document", "Hit", "Index", "build_documents", "default_indexes", "tokens", "words", "STOPWORDS"]
