@@ -6,7 +6,11 @@ error messages, workloads, tools, requests cli-ai must decline) goes through
 target is the expected one, it tunes at least one of the goal's `any_of`
 params (none listed: the target alone decides) and none of its `forbidden`
 ones; a goal marked "decline" is right only when the planner raises
-GoalDeclined. Any other StrategistError is a failure to plan.
+GoalDeclined. A refusal because no benchmark cli-ai runs can show the
+goal's param (BenchmarkCannotMeasure, exit 3, the design of issue 16 item
+4) is right when the param it names is one of the goal's `any_of`; the
+report counts those apart ("right, refused: no benchmark"). Any other
+StrategistError is a failure to plan.
 
 The offline planner runs against a fixed SystemProfile (FIXED_PROFILE below:
 a 6.8 kernel, every benchmark tool installed, no service running), so the score does not
@@ -37,7 +41,7 @@ from typing import Any, Callable, Iterable
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from cli_ai.errors import CliAiError, GoalDeclined, StrategistError  # noqa: E402
+from cli_ai.errors import BenchmarkCannotMeasure, CliAiError, GoalDeclined, StrategistError  # noqa: E402
 from cli_ai.strategist.profile import Disk, NetInterface, SystemProfile  # noqa: E402
 from cli_ai.text import one_line  # noqa: E402
 
@@ -152,6 +156,10 @@ def judge(goal: Goal, outcome: Any, *, seconds: float = 0.0, provider: str = "of
         detail = f"{type(outcome).__name__}: {one_line(outcome)}"
         if isinstance(outcome, GoalDeclined):
             miss = None if goal.target == DECLINE else "declined"
+        elif isinstance(outcome, BenchmarkCannotMeasure) and goal.target == "sysctl" and goal.any_of:
+            # understood, and honestly refused: the named param is right, no benchmark could show a gain
+            params = list(outcome.params)
+            miss = None if set(params) & set(goal.any_of) else "failed to plan"
         elif isinstance(outcome, (StrategistError, CliAiError)):
             miss = "failed to plan"
         else:
@@ -219,6 +227,10 @@ def summarize(rows: list[Row], title: str) -> str:
     out.append("")
     out.append(f"declines right: {sum(r.right for r in declines)} of {len(declines)}; "
                f"tuning goals declined by mistake: {wrongly} of {len(rows) - len(declines)}")
+    refused = [r for r in rows if r.right and r.detail.startswith("BenchmarkCannotMeasure")]
+    if refused:
+        out.append(f"right, refused: no benchmark shows the param ({len(refused)}): "
+                   + "; ".join(f"{one_line(r.goal)[:50]} -> {', '.join(r.planned_params)}" for r in refused))
     if rows:
         times = sorted(r.seconds for r in rows)
         out.append(f"time per plan: median {1000 * statistics.median(times):.1f} ms, mean {1000 * statistics.fmean(times):.1f} ms, "

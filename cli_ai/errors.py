@@ -107,6 +107,10 @@ class BenchmarkCannotMeasure(StrategistError):
 
     exit_code = EXIT_REFUSED
 
+    def __init__(self, message: str, *, problems: list[str] | None = None, params: tuple[str, ...] = ()):
+        super().__init__(message, problems=problems)
+        self.params = tuple(params)  # the params the goal pointed to, which no benchmark could show
+
 
 class Interrupted(CliAiError):
     """Ctrl+C or another terminating signal (TERM, HUP, QUIT, USR1, ...) arrived; raised in the main thread so that

@@ -226,6 +226,17 @@ def test_other_errors_are_failures_to_plan_or_crashes():
     assert bs.judge(MAP, KeyError("template")).miss == "crash"
 
 
+def test_a_refusal_for_want_of_a_benchmark_is_right_only_for_the_goal_s_param():
+    from cli_ai.errors import BenchmarkCannotMeasure
+
+    refused = bs.judge(MAP, BenchmarkCannotMeasure("no benchmark", params=("vm.max_map_count",)))
+    assert refused.right and refused.planned_params == ["vm.max_map_count"]
+    assert "right, refused: no benchmark" in bs.summarize([refused], "t")
+    other = bs.judge(MAP, BenchmarkCannotMeasure("no benchmark", params=("vm.swappiness",)))
+    assert not other.right and other.miss == "failed to plan"
+    assert bs.judge(NONSENSE, BenchmarkCannotMeasure("no", params=("vm.swappiness",))).miss == "failed to plan"
+
+
 def test_evaluate_keeps_going_past_a_crash_and_summarize_counts():
     outcomes = {MAP.goal: plan_of("postgresql_oltp.json"), NONSENSE.goal: GoalDeclined("no"), SCALE.goal: RuntimeError("boom")}
 

@@ -315,7 +315,8 @@ class OfflineStrategist:
             raise BenchmarkCannotMeasure(
                 f"no benchmark cli-ai runs can measure {lead}, the param this goal points to "
                 f"({top.evidence()}), so no gain could be shown; write a spec with a benchmark of your own that "
-                "does (`cli-ai examples` shows the shape), or set it yourself (sysctl -w) on your own judgement"
+                "does (`cli-ai examples` shows the shape), or set it yourself (sysctl -w) on your own judgement",
+                params=(lead,),
             ) from None
         from cli_ai.strategist.relevance import moves_of
 

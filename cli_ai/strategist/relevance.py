@@ -168,7 +168,8 @@ def check_relevance(spec_dict: dict[str, Any], *, describe=None) -> Relevance:
         raise BenchmarkCannotMeasure(
             f"none of the planned knobs ({', '.join(names)}) can move the benchmark {bid}, so any gain would be noise; "
             + (f"measure them with {how}" if how else "no benchmark cli-ai runs measures them; "
-               "write a spec with a benchmark of your own that does (target \"sysctl\", runner \"command\")")
+               "write a spec with a benchmark of your own that does (target \"sysctl\", runner \"command\")"),
+            params=tuple(names),
         )
     result.notes.extend(condition_notes(result.kept, bid))
     if result.dropped:
