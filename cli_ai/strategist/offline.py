@@ -109,6 +109,9 @@ class OfflineStrategist:
         excluded_targets: set[str] = set()
         templates = []
         self.declines = []
+        ranked_entries = entries_index.rank(goal)
+        # a target whose own log line or error message the goal quotes is named by it
+        quoted = {h.doc.target for h in ranked_entries if h.phrases}
         for hit in templates_index.rank(goal):
             if hit.doc.kind == "decline":
                 self.declines.append(hit)
@@ -120,8 +123,8 @@ class OfflineStrategist:
                 notes.append(f"{named!r} is named: cli-ai's {wl.title} target is not for it")
                 excluded_targets.add(wl.target)
                 continue
-            if wl.requires and not any(p.search(text) for p in wl.requires):
-                continue  # a product's target, and the goal names neither the product nor its vocabulary
+            if wl.requires and wl.target not in quoted and not any(p.search(text) for p in wl.requires):
+                continue  # a product's target, and the goal names neither the product, its vocabulary nor its messages
             score, lines = hit.score, []
             if profile is not None:
                 for svc in sorted(wl.services):
@@ -136,7 +139,7 @@ class OfflineStrategist:
         # Another target's options count only when the goal speaks of that target
         # ("connection refused" is a kernel matter unless the goal is about MQTT).
         spoken = {t[0].doc.target for t in templates if t[1] >= OTHER_TARGET_CONTEXT}
-        entries = [h for h in entries_index.rank(goal)
+        entries = [h for h in ranked_entries
                    if h.doc.target not in excluded_targets and (templated(h.doc.target) or h.doc.target in spoken)]
         from cli_ai.strategist.declines import known_names, weigh
 
