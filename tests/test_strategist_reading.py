@@ -60,7 +60,8 @@ def test_misspelt_goals_plan_the_right_params_and_say_how_they_were_read():
 
 def test_words_run_together_are_read_apart():
     index = default_indexes()[0]
-    assert index.read_as("pagecache") == "page cache"
+    assert index.read_as("portrange") == "port range"
+    assert index.read_as("openfiles") == "open files"
 
 
 # ----------------------------------------------------------------- declines
