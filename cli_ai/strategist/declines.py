@@ -9,9 +9,9 @@ data, so that a new kind of refusal is a data change:
   operating system: "Windows Server", "FreeBSD"), and none of the document's
   ``unless`` words (a Linux distribution) say the machine is a Linux one.
   Such a match is decisive.
-* ``leading``: the goal opens with a verb of another kind of work
-  ("explain", "upgrade", "order"): a bonus, so that a goal whose symptom
-  matches a catalogue entry strongly still plans.
+* ``leading``: the goal opens with words of another kind of work
+  ("explain", "upgrade", "how do i list"): a bonus, so that a goal whose
+  symptom matches a catalogue entry strongly still plans.
 * ``foreign_keys``: the goal asks to set a setting cli-ai does not know
   ("raise clickhouse's max_memory_usage"): a bonus per word of the key, as
   for a quoted symptom. A key is a lower-case word joined by '_' or '.'
@@ -78,7 +78,6 @@ def weigh(goal: str, hits: list[Hit], known: frozenset[str]) -> list[Hit]:
     text = " ".join(words(goal))
     lowered = goal.lower()
     goal_words = set(text.split())
-    first = text.split()[0] if text else ""
     by_id = {h.doc.id: h for h in hits}
     from cli_ai.strategist.retrieval import default_indexes
 
@@ -94,9 +93,10 @@ def weigh(goal: str, hits: list[Hit], known: frozenset[str]) -> list[Hit]:
         if names is not None and (m := names.search(text)) and not (unless is not None and unless.search(text)):
             decisive = True
             notes.append(f"it names {m.group(0)!r}")
-        if first and first in data.get("leading", ()):
+        opening = next((w for w in data.get("leading", ()) if f"{text} ".startswith(f"{w} ")), None)
+        if opening is not None:
             bonus += LEADING_BONUS
-            notes.append(f"it opens with {first!r}")
+            notes.append(f"it opens with {opening!r}")
         if data.get("foreign_keys") and goal_words & _SETTING_WORDS:
             keys = foreign_keys(lowered, known)
             if keys:

@@ -169,9 +169,11 @@ class OfflineStrategist:
                 self._explain_target_entries(reasoning, entries, top_t[0].doc.target)
                 return self._ready_spec(workloads()[top_t[0].doc.name], goal, reasoning, profile)
         spoken = {t[0].doc.target: t[1] for t in reversed(templates)}  # each target's best template score
-        # another target's option leads only when the goal speaks of that target most
+        # another target's option leads only when the goal speaks of that target most,
+        # or nearly as much when the option itself is strongly matched ("batch the WAL flushes")
         if top_e is not None and not templated(top_e.doc.target) and spoken.get(top_e.doc.target, 0) >= MIN_TEMPLATE_ALONE \
-                and templates and templates[0][0].doc.target == top_e.doc.target:
+                and templates and (templates[0][0].doc.target == top_e.doc.target
+                                   or top_e.score >= STRONG_ENTRY and spoken[top_e.doc.target] >= LEAD_TIE * templates[0][1]):
             wl = template_for(top_e.doc.target)
             reasoning.append(f"best match: the {top_e.doc.target} option {top_e.doc.name} "
                              f"(score {top_e.score:g}): {top_e.evidence()}")
