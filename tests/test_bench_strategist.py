@@ -127,6 +127,23 @@ def test_holdout2_shares_no_goal_with_the_other_sets(goals, holdout, holdout2):
     assert not mine & {g.goal.strip().lower() for g in holdout}
 
 
+HOLDOUT3_FILE = ROOT / "bench" / "strategist_goals_holdout3.json"
+
+
+def test_holdout3_set_size_targets_and_declines_and_no_shared_goal(goals, holdout, holdout2):
+    """The third held-out set (written without reading the planner, its data or the other sets)."""
+    holdout3 = bs.load_goals(HOLDOUT3_FILE)
+    assert len(holdout3) >= 80
+    assert sum(g.target == "decline" for g in holdout3) >= 15
+    assert {g.target for g in holdout3} == set(bs.EXPECTED)
+    texts = [g.goal.strip().lower() for g in holdout3]
+    assert len(texts) == len(set(texts)), "a goal is listed twice"
+    assert all(g.why and g.kind for g in holdout3)
+    assert_params_in_their_sections(holdout3)
+    others = {g.goal.strip().lower() for g in [*goals, *holdout, *holdout2]}
+    assert not set(texts) & others
+
+
 def test_the_script_scores_the_holdout_set(tmp_path):
     out = tmp_path / "rows.json"
     proc = subprocess.run([sys.executable, str(SCRIPT), "--goals", str(HOLDOUT_FILE), "--target", "scheduler", "--json", str(out)],
