@@ -16,10 +16,18 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 
 
+@pytest.fixture(scope="session")
+def _planner_cache(tmp_path_factory):
+    # the offline planner's derived data (strategist/cache.py): one directory for the
+    # session, never the person's ~/.cache; a test never depends on it being warm
+    return tmp_path_factory.mktemp("cli-ai-cache")
+
+
 @pytest.fixture(autouse=True)
-def _isolated_state(tmp_path, monkeypatch):
+def _isolated_state(tmp_path, monkeypatch, _planner_cache):
     state = tmp_path / "state"
     monkeypatch.setenv("CLI_AI_STATE_DIR", str(state))
+    monkeypatch.setenv("CLI_AI_CACHE_DIR", str(_planner_cache))
     for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "CLI_AI_MODEL", "CLI_AI_RESPONSE_FORMAT"):
         monkeypatch.delenv(var, raising=False)
     yield

@@ -15,6 +15,7 @@ for about a hundred documents).
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -55,19 +56,31 @@ MIN_PHRASE_WORDS = 3  # shorter symptoms ("syn flood") are ordinary words, left 
 # a misspelt "killing", nor "model" a misspelt "mode").
 MIN_TYPO_LENGTH = 5
 TYPO_CUTOFF = 0.85
+CACHE_FORMAT = "retrieval 1"  # change it when what is cached changes shape or meaning
 MIN_SPLIT_PART = 3  # "timewait" is "time wait"; parts shorter than this join too many words by chance
 
 
 @lru_cache(maxsize=1)
-def _english():
-    """pyspellchecker's English word list (about 0.3 s to load: only when a goal has a candidate typo)."""
+def _english() -> frozenset[str]:
+    """pyspellchecker's English words of a typo's length (its list takes about 0.3 s to
+    load, so it is loaded only when a goal has a candidate typo, and cached)."""
+    from cli_ai.strategist import cache
+
+    key = cache.key_of([CACHE_FORMAT, _package_version("pyspellchecker"), str(MIN_TYPO_LENGTH)])
+    name = f"english-{key[:20]}.json"
+    found = cache.load_json(name)
+    if isinstance(found, dict) and found.get("key") == key and isinstance(found.get("words"), str):
+        return frozenset(found["words"].split("\n"))  # one string: ten times faster to read than a list
     from spellchecker import SpellChecker
 
-    return SpellChecker(language="en", distance=1)
+    english = frozenset(w for w in SpellChecker(language="en", distance=1).word_frequency.keys()
+                        if len(w) >= MIN_TYPO_LENGTH)
+    cache.store_json(name, {"key": key, "words": "\n".join(sorted(english))}, prefix="english-")
+    return english
 
 
 def is_english_word(word: str) -> bool:
-    return bool(_english().known([word]))
+    return word.lower() in _english()
 
 
 @lru_cache(maxsize=1)
@@ -168,25 +181,100 @@ def build_documents(catalog: dict[str, Any], templates: list[dict[str, Any]],
     return docs
 
 
+@dataclass(frozen=True)
+class Scored:
+    """What BM25 derives from a list of documents: each one's stems, and for
+    each stem the score of every document that holds it. BM25 adds its terms'
+    scores up, so a query's scores are the sum of its stems' rows."""
+
+    token_sets: list[frozenset[str]]
+    terms: dict[str, dict[int, float]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"tokens": [sorted(t) for t in self.token_sets],
+                "terms": {s: [[i, v] for i, v in row.items()] for s, row in self.terms.items()}}
+
+    @classmethod
+    def from_json(cls, data: Any, n_docs: int) -> "Scored | None":
+        """The cached form back, or None when it is not exactly that shape."""
+        try:
+            raw_tokens, raw_terms = data["tokens"], data["terms"]
+            if not (isinstance(raw_tokens, list) and len(raw_tokens) == n_docs and isinstance(raw_terms, dict)):
+                return None
+            token_sets = []
+            for t in raw_tokens:
+                if not (isinstance(t, list) and all(isinstance(x, str) for x in t)):
+                    return None
+                token_sets.append(frozenset(t))
+            terms: dict[str, dict[int, float]] = {}
+            for stem, row in raw_terms.items():
+                cells = {int(i): float(v) for i, v in row}
+                if any(not (0 <= i < n_docs and type(i) is int and math.isfinite(v)) for i, v in cells.items()):
+                    return None
+                terms[str(stem)] = cells
+            return cls(token_sets, terms)
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+def score_documents(docs: list[Document], b: float) -> Scored:
+    """BM25 (bm25s) over the documents' stems, kept as one row of scores per stem."""
+    import bm25s
+
+    doc_tokens = [tokens(d.text) for d in docs]
+    model = bm25s.BM25(b=b)
+    model.index(doc_tokens, show_progress=False)
+    terms = {}
+    for stem in sorted({t for toks in doc_tokens for t in toks}):
+        column = model.get_scores([stem])
+        terms[stem] = {int(i): float(column[i]) for i in column.nonzero()[0]}
+    return Scored([frozenset(t) for t in doc_tokens], terms)
+
+
+def _package_version(name: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "?"
+
+
+def cached_scores(kind: str, docs: list[Document], b: float) -> Scored:
+    """`score_documents`, from the cache when the same documents were scored before
+    by the same libraries (cache.py)."""
+    from cli_ai.strategist import cache
+
+    key = cache.key_of([CACHE_FORMAT, repr(b), _package_version("bm25s"), _package_version("snowballstemmer"),
+                        _package_version("PyStemmer"), " ".join(sorted(STOPWORDS)),
+                        *(f"{d.id}\n{d.text}" for d in docs)])
+    name = f"retrieval-{kind}-{key[:20]}.json"
+    found = cache.load_json(name)
+    scored = Scored.from_json(found, len(docs)) if isinstance(found, dict) and found.get("key") == key else None
+    if scored is None:
+        scored = score_documents(docs, b)
+        cache.store_json(name, {"key": key, **scored.to_json()}, prefix=f"retrieval-{kind}-")
+    return scored
+
+
 class Index:
     """BM25 over the documents; `rank(goal)` gives every document that shares a word with it."""
 
-    def __init__(self, docs: list[Document], *, b: float = 0.75, lexicon: frozenset[str] = frozenset()):
+    def __init__(self, docs: list[Document], *, b: float = 0.75, lexicon: frozenset[str] = frozenset(),
+                 scored: Scored | None = None):
         """`lexicon`: words cli-ai knows beyond these documents (the other index's);
-        a goal word found there is never read as a typo here."""
-        import bm25s
-
+        a goal word found there is never read as a typo here. `scored`: the
+        documents' BM25 rows when already known (the cache), else computed."""
         self.docs = docs
-        self._doc_tokens = [tokens(d.text) for d in docs]
-        self._token_sets = [set(t) for t in self._doc_tokens]
+        scored = scored or score_documents(docs, b)
+        self._token_sets = scored.token_sets
+        self._terms = scored.terms
         self._phrases = [_symptom_phrases(d) for d in docs]
-        self._stems = set().union(*self._token_sets) if docs else set()
+        self._stems = set(self._terms)
         # the unstemmed words a typo is compared with (a stem is not a word a person types)
         self._words = {w for d in docs for w in words(d.text) if not w.isdigit() and w not in STOPWORDS}
         self._lexicon = lexicon | self._words
         self._vocabulary = sorted(w for w in self._words if len(w) >= MIN_TYPO_LENGTH - 1)
-        self._bm25 = bm25s.BM25(b=b)
-        self._bm25.index(self._doc_tokens, show_progress=False)
 
     def read_as(self, word: str) -> str | None:
         """The indexed words an unknown goal word was most likely meant to be
@@ -225,7 +313,10 @@ class Index:
         known = [s for s in dict.fromkeys(stems) if s in self._stems]
         # phrases are looked for in the goal as read ("too many open files" in "too many opne files")
         goal_text = " " + " ".join(fixes.get(w, w) for w in words(goal)) + " "
-        scores = self._bm25.get_scores(known) if known else [0.0] * len(self.docs)
+        scores = [0.0] * len(self.docs)
+        for stem in known:
+            for i, v in self._terms[stem].items():
+                scores[i] += v
         hits = []
         for i, score in enumerate(scores):
             doc = self.docs[i]
@@ -263,8 +354,10 @@ def default_indexes() -> tuple[Index, Index]:
     # Templates are long lists of curated phrases: a weak length normalisation
     # (b) keeps a long template from losing to a short one on the same words.
     lexicon = frozenset(w for d in docs for w in words(d.text))
-    return (Index([d for d in docs if d.kind == "entry"], lexicon=lexicon),
-            Index([d for d in docs if d.kind in ("template", "decline")], b=0.3, lexicon=lexicon))
+    entries = [d for d in docs if d.kind == "entry"]
+    others = [d for d in docs if d.kind in ("template", "decline")]
+    return (Index(entries, lexicon=lexicon, scored=cached_scores("entries", entries, 0.75)),
+            Index(others, b=0.3, lexicon=lexicon, scored=cached_scores("templates", others, 0.3)))
 
 
-__all__ = ["Document", "Hit", "Index", "build_documents", "default_indexes", "tokens", "words", "STOPWORDS"]
+__all__ = ["Document", "Hit", "Index", "Scored", "score_documents", "cached_scores", "build_documents", "default_indexes", "tokens", "words", "STOPWORDS"]
