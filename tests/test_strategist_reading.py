@@ -73,6 +73,8 @@ def test_words_run_together_are_read_apart():
     ("explain the difference between TCP and UDP for my interview", "opens with 'explain'"),
     ("upgrade our k8s cluster from 1.28 to 1.30", "opens with 'upgrade'"),
     ("clickhouse max_memory_usage per query is too low, raise it", "'max_memory_usage'"),
+    # a how-to question about looking, although its words are fs.file-max's own symptom
+    ("how do I list the open files of a process", "opens with 'how do i list'"),
 ])
 def test_requests_for_something_else_are_declined_with_the_reason(goal, says):
     with pytest.raises(GoalDeclined) as info:

@@ -12,6 +12,8 @@ data, so that a new kind of refusal is a data change:
 * ``leading``: the goal opens with words of another kind of work
   ("explain", "upgrade", "how do i list"): a bonus, so that a goal whose
   symptom matches a catalogue entry strongly still plans.
+  Openings listed in ``decisive_leading`` too ("how do i list") decide
+  outright: they ask how to look at something, not to change it.
 * ``foreign_keys``: the goal asks to set a setting cli-ai does not know
   ("raise clickhouse's max_memory_usage"): a bonus per word of the key, as
   for a quoted symptom. A key is a lower-case word joined by '_' or '.'
@@ -94,7 +96,10 @@ def weigh(goal: str, hits: list[Hit], known: frozenset[str]) -> list[Hit]:
             decisive = True
             notes.append(f"it names {m.group(0)!r}")
         opening = next((w for w in data.get("leading", ()) if f"{text} ".startswith(f"{w} ")), None)
-        if opening is not None:
+        if any(f"{text} ".startswith(f"{w} ") for w in data.get("decisive_leading", ())):
+            decisive = True  # "how do i list ...": a question about a command, whatever it names
+            notes.append(f"it opens with {opening!r}")
+        elif opening is not None:
             bonus += LEADING_BONUS
             notes.append(f"it opens with {opening!r}")
         if data.get("foreign_keys") and goal_words & _SETTING_WORDS:
