@@ -89,3 +89,11 @@ def test_plan_works_when_the_cache_cannot_be_written(tmp_path, monkeypatch):
     monkeypatch.setenv("CLI_AI_CACHE_DIR", str(blocked / "cache"))
     docs = _docs()
     assert cached_scores("entries", docs, 0.75) == score_documents(docs, 0.75)
+
+
+@pytest.mark.parametrize("cell", [[1.5, 2.0], [True, 2.0], [0, "2"], [0, float("nan")], [0], "x"])
+def test_a_cached_cell_that_is_not_a_document_index_and_a_number_is_refused(cell):
+    from cli_ai.strategist.retrieval import Scored
+
+    assert Scored.from_json({"tokens": [["a"], ["b"]], "terms": {"a": [cell]}}, 2) is None
+    assert Scored.from_json({"tokens": [["a"], ["b"]], "terms": {"a": [[1, 2.5]]}}, 2).terms == {"a": {1: 2.5}}

@@ -96,9 +96,10 @@ def weigh(goal: str, hits: list[Hit], known: frozenset[str]) -> list[Hit]:
             decisive = True
             notes.append(f"it names {m.group(0)!r}")
         opening = next((w for w in data.get("leading", ()) if f"{text} ".startswith(f"{w} ")), None)
-        if any(f"{text} ".startswith(f"{w} ") for w in data.get("decisive_leading", ())):
+        looking = next((w for w in data.get("decisive_leading", ()) if f"{text} ".startswith(f"{w} ")), None)
+        if looking is not None:
             decisive = True  # "how do i list ...": a question about a command, whatever it names
-            notes.append(f"it opens with {opening!r}")
+            notes.append(f"it opens with {looking!r}")
         elif opening is not None:
             bonus += LEADING_BONUS
             notes.append(f"it opens with {opening!r}")

@@ -8,9 +8,13 @@ workload templates (title, summary and the phrases people use for them). BM25
 "files" meet "file" and "watches" meet "watch". Each hit keeps the goal words
 that matched it, so a plan can say which words led to which entries.
 
-Entries and templates are ranked in two indexes (see `default_indexes`). The
-index is built once per process from the data files (a few milliseconds
-for about a hundred documents).
+Entries and templates are ranked in two indexes (see `default_indexes`).
+BM25's scores are additive over a query's terms, so each index keeps, per
+stem, the score bm25s gives every document, and a query sums its stems'
+rows. Those rows depend only on the data files; they are cached
+(`cache.py`), so a plan imports bm25s (and numpy and scipy under it) only
+when the data changed. A goal word the index does not know may be read as
+a typo of one it does (`Index.read_as`).
 """
 
 from __future__ import annotations
@@ -208,9 +212,15 @@ class Scored:
                 token_sets.append(frozenset(t))
             terms: dict[str, dict[int, float]] = {}
             for stem, row in raw_terms.items():
-                cells = {int(i): float(v) for i, v in row}
-                if any(not (0 <= i < n_docs and type(i) is int and math.isfinite(v)) for i, v in cells.items()):
+                if not isinstance(row, list):
                     return None
+                cells: dict[int, float] = {}
+                for cell in row:
+                    i, v = cell
+                    if type(i) is not int or not 0 <= i < n_docs or type(v) not in (int, float) \
+                            or not math.isfinite(v):
+                        return None
+                    cells[i] = float(v)
                 terms[str(stem)] = cells
             return cls(token_sets, terms)
         except (KeyError, TypeError, ValueError):
