@@ -130,18 +130,22 @@ def test_holdout2_shares_no_goal_with_the_other_sets(goals, holdout, holdout2):
 HOLDOUT3_FILE = ROOT / "bench" / "strategist_goals_holdout3.json"
 
 
-def test_holdout3_set_size_targets_and_declines_and_no_shared_goal(goals, holdout, holdout2):
-    """The third held-out set (written without reading the planner, its data or the other sets)."""
-    holdout3 = bs.load_goals(HOLDOUT3_FILE)
-    assert len(holdout3) >= 80
-    assert sum(g.target == "decline" for g in holdout3) >= 15
-    assert {g.target for g in holdout3} == set(bs.EXPECTED)
-    texts = [g.goal.strip().lower() for g in holdout3]
+HOLDOUT4_FILE = ROOT / "bench" / "strategist_goals_holdout4.json"
+
+
+@pytest.mark.parametrize("which", [3, 4])
+def test_holdout3_and_4_size_targets_declines_and_no_shared_goal(which, goals, holdout, holdout2):
+    """The third and fourth held-out sets (each written without reading the planner, its data or the other sets)."""
+    mine = bs.load_goals(HOLDOUT3_FILE if which == 3 else HOLDOUT4_FILE)
+    assert len(mine) >= 80
+    assert sum(g.target == "decline" for g in mine) >= 15
+    assert {g.target for g in mine} == set(bs.EXPECTED)
+    texts = [g.goal.strip().lower() for g in mine]
     assert len(texts) == len(set(texts)), "a goal is listed twice"
-    assert all(g.why and g.kind for g in holdout3)
-    assert_params_in_their_sections(holdout3)
-    others = {g.goal.strip().lower() for g in [*goals, *holdout, *holdout2]}
-    assert not set(texts) & others
+    assert all(g.why and g.kind for g in mine)
+    assert_params_in_their_sections(mine)
+    others = [*goals, *holdout, *holdout2, *bs.load_goals(HOLDOUT4_FILE if which == 3 else HOLDOUT3_FILE)]
+    assert not set(texts) & {g.goal.strip().lower() for g in others}
 
 
 def test_the_script_scores_the_holdout_set(tmp_path):
