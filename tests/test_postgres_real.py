@@ -117,11 +117,16 @@ def test_managed_cluster_is_tuned_for_real_and_left_as_it_was(tmp_path, write_sp
     assert first and first["backend"]["kind"] == "postgres" and set(first["originals"]) == {k["param"] for k in KNOBS}
     assert seen["alters"] >= 5
     assert result.failed_steps < result.evaluations
-    ver = result.extra["verification"]
-    assert ver["verdict"] in ("better", "not significant", "worse")
-    assert isinstance(ver["p_value"], float) and isinstance(result.improvement, float)
     saved = json.loads((Path(result.run_dir) / "result.json").read_text())
-    assert saved["verdict"] and saved["verification"]["verdict"] == ver["verdict"]
+    if result.extra["verdict"] == "no improvement":
+        # a real server under a noisy machine: 8 evaluations may find nothing above
+        # the baseline, and then there is nothing to verify (and nothing is offered)
+        assert "verification" not in result.extra and saved["verdict"] == "no improvement"
+    else:
+        ver = result.extra["verification"]
+        assert ver["verdict"] in ("better", "not significant", "worse")
+        assert isinstance(ver["p_value"], float) and isinstance(result.improvement, float)
+        assert saved["verdict"] and saved["verification"]["verdict"] == ver["verdict"]
     # Every setting of the server, not only the tuned ones, and postgresql.auto.conf byte for byte.
     changed = {k: (v, seen["after"].get(k)) for k, v in seen["before"].items() if seen["after"].get(k) != v}
     assert changed == {}
