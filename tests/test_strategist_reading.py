@@ -75,6 +75,9 @@ def test_words_run_together_are_read_apart():
     ("clickhouse max_memory_usage per query is too low, raise it", "'max_memory_usage'"),
     # a how-to question about looking, although its words are fs.file-max's own symptom
     ("how do I list the open files of a process", "opens with 'how do i list'"),
+    # administration with kernel words in it
+    ("add an iptables rule so port 23 is blocked from outside but allowed from 10.0.0.0/8", "opens with 'add an'"),
+    ("grow the xfs filesystem on /var to 500G after i extended the lvm volume", "opens with 'grow'"),
 ])
 def test_requests_for_something_else_are_declined_with_the_reason(goal, says):
     with pytest.raises(GoalDeclined) as info:
