@@ -97,3 +97,8 @@ def test_a_cached_cell_that_is_not_a_document_index_and_a_number_is_refused(cell
 
     assert Scored.from_json({"tokens": [["a"], ["b"]], "terms": {"a": [cell]}}, 2) is None
     assert Scored.from_json({"tokens": [["a"], ["b"]], "terms": {"a": [[1, 2.5]]}}, 2).terms == {"a": {1: 2.5}}
+
+
+def test_a_failed_write_leaves_neither_the_file_nor_its_temporary(fresh_cache):
+    cache.store_json("x.json", {"a": object()})  # not JSON: the write fails half way
+    assert fresh_cache.is_dir() and list(fresh_cache.iterdir()) == []

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any, Iterable
@@ -68,8 +69,6 @@ def load_json(name: str) -> Any | None:
         return None
     try:
         st = os.fstat(fd)
-        import stat
-
         if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022 \
                 or st.st_size > MAX_CACHE_FILE_BYTES:
             return None
@@ -89,16 +88,18 @@ def store_json(name: str, data: Any, *, prefix: str | None = None) -> None:
     d = _trusted_dir(create=True)
     if d is None:
         return
+    tmp: str | None = None
     try:
         fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-", suffix=".json")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(data, f, separators=(",", ":"))
         os.replace(tmp, d / name)
     except (OSError, TypeError, ValueError):
-        try:
-            os.unlink(tmp)
-        except (OSError, UnboundLocalError):
-            pass
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
         return
     if prefix:
         for old in d.glob(f"{prefix}*.json"):
