@@ -41,23 +41,20 @@ _SETTING_WORDS = frozenset("set sets setting raise lower increase decrease bump 
                            "should recommend recommended".split())
 
 
-def _pattern(texts: Iterable[str]) -> re.Pattern[str] | None:
+@lru_cache(maxsize=64)
+def _compiled(texts: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One regex for any of the phrases `texts`, whole words only; None for none."""
     alternatives = [r"\s+".join(map(re.escape, t.lower().split())) for t in texts if t.strip()]
     if not alternatives:
         return None
     return re.compile(r"(?<![a-z0-9])(?:" + "|".join(alternatives) + r")(?![a-z0-9])")
 
 
-@lru_cache(maxsize=64)
-def _compiled(texts: tuple[str, ...]) -> re.Pattern[str] | None:
-    return _pattern(texts)
-
-
 def foreign_keys(goal: str, known: frozenset[str]) -> list[str]:
     """The setting-shaped words of `goal` that name nothing cli-ai tunes."""
     keys = []
     for key in _KEY.findall(goal):
-        if key in known or key.startswith(_SYSCTL_ROOTS) or _FILE.search(key) or re.fullmatch(r"[\d._]+", key):
+        if key in known or key.startswith(_SYSCTL_ROOTS) or _FILE.search(key):
             continue
         keys.append(key)
     return keys

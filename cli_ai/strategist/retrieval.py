@@ -270,11 +270,8 @@ def cached_scores(kind: str, docs: list[Document], b: float) -> Scored:
 class Index:
     """BM25 over the documents; `rank(goal)` gives every document that shares a word with it."""
 
-    def __init__(self, docs: list[Document], *, b: float = 0.75, lexicon: frozenset[str] = frozenset(),
-                 scored: Scored | None = None):
-        """`lexicon`: words cli-ai knows beyond these documents (the other index's);
-        a goal word found there is never read as a typo here. `scored`: the
-        documents' BM25 rows when already known (the cache), else computed."""
+    def __init__(self, docs: list[Document], *, b: float = 0.75, scored: Scored | None = None):
+        """`scored`: the documents' BM25 rows when already known (the cache), else computed."""
         self.docs = docs
         scored = scored or score_documents(docs, b)
         self._token_sets = scored.token_sets
@@ -283,8 +280,13 @@ class Index:
         self._stems = set(self._terms)
         # the unstemmed words a typo is compared with (a stem is not a word a person types)
         self._words = {w for d in docs for w in words(d.text) if not w.isdigit() and w not in STOPWORDS}
-        self._lexicon = lexicon | self._words
+        self._lexicon = frozenset(self._words)
         self._vocabulary = sorted(w for w in self._words if len(w) >= MIN_TYPO_LENGTH - 1)
+
+    def knows_also(self, other: "Index") -> None:
+        """Words of `other` are never read as typos here either ("maxmemory" is a
+        Redis setting in the declines; not "max memory" for the kernel entries)."""
+        self._lexicon = self._lexicon | other._words
 
     def read_as(self, word: str) -> str | None:
         """The indexed words an unknown goal word was most likely meant to be
@@ -363,11 +365,13 @@ def default_indexes() -> tuple[Index, Index]:
     docs = build_documents(catalog, data["workloads"], data.get("declines", []))
     # Templates are long lists of curated phrases: a weak length normalisation
     # (b) keeps a long template from losing to a short one on the same words.
-    lexicon = frozenset(w for d in docs for w in words(d.text))
     entries = [d for d in docs if d.kind == "entry"]
     others = [d for d in docs if d.kind in ("template", "decline")]
-    return (Index(entries, lexicon=lexicon, scored=cached_scores("entries", entries, 0.75)),
-            Index(others, b=0.3, lexicon=lexicon, scored=cached_scores("templates", others, 0.3)))
+    entry_index = Index(entries, scored=cached_scores("entries", entries, 0.75))
+    other_index = Index(others, b=0.3, scored=cached_scores("templates", others, 0.3))
+    entry_index.knows_also(other_index)
+    other_index.knows_also(entry_index)
+    return entry_index, other_index
 
 
 __all__ = ["Document", "Hit", "Index", "Scored", "score_documents", "cached_scores", "build_documents", "default_indexes", "tokens", "words", "STOPWORDS"]
