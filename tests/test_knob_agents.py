@@ -77,6 +77,32 @@ def test_off_policy_warm_up_is_a_space_filling_design(algo):
     assert len({tuple(a) for a in actions[8:12]} & {tuple(a) for a in actions[:8]}) == 0
 
 
+@pytest.mark.parametrize("algo", ["ddpg", "td3", "sac", "per-ddpg"])
+def test_after_the_warm_up_every_second_action_continues_the_design(algo):
+    """Steps 9, 11, 13... are the Sobol design's points 8, 9, 10... (so the
+    8 warm-up points and the 8 interleaved ones are the design's first 16:
+    one in each sixteenth of every dimension); steps 8, 10, 12... are the
+    actor's own, none of them a design point."""
+    from cli_ai.tactician.agents.warmup import sobol_points
+
+    plan = plan_knob_agent(algo, TrainingConfig(), 16)
+    assert plan.design_every == 2 and any("one action in 2" in n for n in plan.notes)
+    model = build_agent(plan, _Bandit(), seed=4)
+    model.learn(24)
+    actions = model.replay_buffer.actions[:24, 0, :]
+    design = np.concatenate([actions[:8], actions[9:24:2]])
+    np.testing.assert_allclose(design, sobol_points(3, 16, 4), atol=1e-6)
+    for dim in range(3):
+        assert sorted(np.floor((design[:, dim] + 1.0) / 2.0 * 16).astype(int)) == list(range(16))
+    first_64 = {tuple(np.round(p, 5)) for p in sobol_points(3, 64, 4)}
+    assert not {tuple(np.round(a, 5)) for a in actions[8:24:2]} & first_64
+
+
+def test_the_sequential_targets_get_no_interleaved_design():
+    assert plan_agent("ddpg", TrainingConfig(), 40).design_every == 0
+    assert plan_knob_agent("per-ddpg", TrainingConfig(preset="cdbtuner"), 40).design_every == 0
+
+
 def test_per_ddpg_with_seed_000s_preset_keeps_the_preset():
     """Seed 000's CDBTune preset, asked for by name (training_config.preset):
     no bandit settings, no Sobol warm-up, the seeds' fifth of the budget."""

@@ -35,6 +35,8 @@ class AgentPlan:
     training: TrainingConfig | None = None  # the spec's settings, for agents built from them directly
     # Off-policy warm-up over a scrambled Sobol design instead of uniform draws.
     space_filling_warmup: bool = False
+    # After that warm-up, every this many actions one is the design's next point (0: none).
+    design_every: int = 0
     # SARSA(λ) and DQN: their settings fitted to the budget (episodic_params.EpisodicPlan).
     episodic: Any = None
 
@@ -113,6 +115,11 @@ KNOB_SEARCH_PPO_STD = 0.5
 # on a space-filling design first gives it the whole space to fit (measured
 # against the seeds' fifth of the budget on uniform draws: docs/benchmarks.md).
 KNOB_SEARCH_WARMUP_FRACTION = 0.5
+# ... and after it every second action continues that design, as SMAC
+# interleaves random configurations with its model's: in 20 to 100
+# evaluations the critic keeps seeing the space its actor does not visit
+# (bench/search.py, 20 seeds: docs/benchmarks.md).
+KNOB_SEARCH_DESIGN_EVERY = 2
 OFF_POLICY = ("ddpg", "td3", "sac", "per-ddpg")
 
 
@@ -144,9 +151,11 @@ def plan_knob_agent(algorithm: str, tc: TrainingConfig, steps: int) -> AgentPlan
             # to a few points; DDPG and TD3 run with 0.3 here.
             plan.kwargs["action_noise"] = ACTION_NOISE
             plan.notes.append(f"PER-DDPG action noise 0.1 -> {ACTION_NOISE:g}, as DDPG and TD3")
+        plan.design_every = KNOB_SEARCH_DESIGN_EVERY
         plan.notes.append(
             f"{algorithm.upper()} warm-up: its first {plan.kwargs['learning_starts']} actions are a scrambled "
-            "Sobol design over the whole space (uniform draws leave gaps), then it learns"
+            "Sobol design over the whole space (uniform draws leave gaps), then it learns; after that, one "
+            f"action in {KNOB_SEARCH_DESIGN_EVERY} is the design's next point"
         )
     return plan
 
@@ -212,14 +221,15 @@ def build_agent(plan: AgentPlan, env, *, seed: int | None = None, verbose: int =
         if tensorboard_log:
             overrides["tensorboard_log"] = tensorboard_log
         return build_per_ddpg(env, preset=plan.preset, overrides=overrides, replay_kwargs=plan.replay_kwargs or None,
-                              seed=seed, verbose=verbose, warmup=plan.space_filling_warmup)
+                              seed=seed, verbose=verbose, warmup=plan.space_filling_warmup,
+                              design_every=plan.design_every)
     import stable_baselines3 as sb3
 
     cls = getattr(sb3, SB3_ALGORITHMS[plan.algorithm])
     if plan.space_filling_warmup and plan.algorithm in OFF_POLICY:
         from cli_ai.tactician.agents.warmup import with_space_filling_warmup
 
-        cls = with_space_filling_warmup(cls)
+        cls = with_space_filling_warmup(cls, plan.design_every)
     kwargs = {**plan.kwargs, **plan.forced}
     if plan.algorithm in ("ddpg", "td3"):
         from stable_baselines3.common.noise import NormalActionNoise

@@ -446,6 +446,7 @@ def build_per_ddpg(
     seed: int | None = None,
     verbose: int = 0,
     warmup: bool = False,
+    design_every: int = 0,
 ) -> PrioritizedDDPG:
     """A :class:`PrioritizedDDPG` on ``env`` with a :class:`PrioritizedSB3ReplayBuffer`.
 
@@ -461,6 +462,8 @@ def build_per_ddpg(
     :param verbose: SB3 verbosity.
     :param warmup: spend the warm-up (``learning_starts``) on a space-filling
         Sobol design instead of uniform draws (:mod:`.warmup`).
+    :param design_every: with ``warmup``, after it every this many actions one
+        is the design's next point (0: none).
     """
     if preset is not None and preset not in PRESETS:
         raise ValueError(f"unknown per-ddpg preset {preset!r}; choose one of {', '.join(PRESETS)} or none")
@@ -487,7 +490,7 @@ def build_per_ddpg(
     if warmup:
         from cli_ai.tactician.agents.warmup import with_space_filling_warmup
 
-        algorithm_class = with_space_filling_warmup(PrioritizedDDPG)
+        algorithm_class = with_space_filling_warmup(PrioritizedDDPG, design_every)
     return algorithm_class(
         policy,
         env,
