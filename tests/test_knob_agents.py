@@ -79,26 +79,33 @@ def test_off_policy_warm_up_is_a_space_filling_design(algo):
 
 @pytest.mark.parametrize("algo", ["ddpg", "td3", "sac", "per-ddpg"])
 def test_after_the_warm_up_every_second_action_continues_the_design(algo):
-    """Steps 9, 11, 13... are the Sobol design's points 8, 9, 10... (so the
-    8 warm-up points and the 8 interleaved ones are the design's first 16:
-    one in each sixteenth of every dimension); steps 8, 10, 12... are the
-    actor's own, none of them a design point."""
+    """A 32-step search: 16 warm-up points, then steps 17, 19, 21... are the
+    Sobol design's points 16, 17, 18... (the warm-up's 16, one in each
+    sixteenth of every dimension, and the 8 interleaved ones are the design's
+    first 24); steps 16, 18, 20... are the actor's own, none a design point."""
     from cli_ai.tactician.agents.warmup import sobol_points
 
-    plan = plan_knob_agent(algo, TrainingConfig(), 16)
+    plan = plan_knob_agent(algo, TrainingConfig(), 32)
+    assert plan.kwargs["learning_starts"] == 16
     assert plan.design_every == 2 and any("one action in 2" in n for n in plan.notes)
     model = build_agent(plan, _Bandit(), seed=4)
-    model.learn(24)
-    actions = model.replay_buffer.actions[:24, 0, :]
-    design = np.concatenate([actions[:8], actions[9:24:2]])
-    np.testing.assert_allclose(design, sobol_points(3, 16, 4), atol=1e-6)
+    model.learn(32)
+    actions = model.replay_buffer.actions[:32, 0, :]
+    design = np.concatenate([actions[:16], actions[17:32:2]])
+    np.testing.assert_allclose(design, sobol_points(3, 24, 4), atol=1e-6)
     for dim in range(3):
-        assert sorted(np.floor((design[:, dim] + 1.0) / 2.0 * 16).astype(int)) == list(range(16))
+        bins = np.floor((design[:16, dim] + 1.0) / 2.0 * 16).astype(int)
+        assert sorted(bins) == list(range(16)), (dim, design[:16, dim])
     first_64 = {tuple(np.round(p, 5)) for p in sobol_points(3, 64, 4)}
-    assert not {tuple(np.round(a, 5)) for a in actions[8:24:2]} & first_64
+    assert not {tuple(np.round(a, 5)) for a in actions[16:32:2]} & first_64
 
 
-def test_the_sequential_targets_get_no_interleaved_design():
+def test_a_short_search_or_a_sequential_target_gets_no_interleaved_design():
+    """Below 30 agent steps (a budget of 20) the actor keeps every step after the warm-up."""
+    short = plan_knob_agent("td3", TrainingConfig(), 29)
+    assert short.space_filling_warmup and short.design_every == 0
+    assert not any("one action in" in n for n in short.notes)
+    assert plan_knob_agent("td3", TrainingConfig(), 30).design_every == 2
     assert plan_agent("ddpg", TrainingConfig(), 40).design_every == 0
     assert plan_knob_agent("per-ddpg", TrainingConfig(preset="cdbtuner"), 40).design_every == 0
 

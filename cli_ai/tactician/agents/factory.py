@@ -115,11 +115,13 @@ KNOB_SEARCH_PPO_STD = 0.5
 # on a space-filling design first gives it the whole space to fit (measured
 # against the seeds' fifth of the budget on uniform draws: docs/benchmarks.md).
 KNOB_SEARCH_WARMUP_FRACTION = 0.5
-# ... and after it every second action continues that design, as SMAC
-# interleaves random configurations with its model's: in 20 to 100
-# evaluations the critic keeps seeing the space its actor does not visit
-# (bench/search.py, 20 seeds: docs/benchmarks.md).
+# ... and after it, from 30 steps up, every second action continues that
+# design, as SMAC interleaves random configurations with its model's: over
+# 40 to 100 evaluations the critic keeps seeing the space its actor does not
+# visit. In a shorter run the actor's few steps are worth more (budget 20:
+# 3 to 6 points fewer with the interleave; bench/search.py, docs/benchmarks.md).
 KNOB_SEARCH_DESIGN_EVERY = 2
+KNOB_SEARCH_DESIGN_MIN_STEPS = 30
 OFF_POLICY = ("ddpg", "td3", "sac", "per-ddpg")
 
 
@@ -151,11 +153,13 @@ def plan_knob_agent(algorithm: str, tc: TrainingConfig, steps: int) -> AgentPlan
             # to a few points; DDPG and TD3 run with 0.3 here.
             plan.kwargs["action_noise"] = ACTION_NOISE
             plan.notes.append(f"PER-DDPG action noise 0.1 -> {ACTION_NOISE:g}, as DDPG and TD3")
-        plan.design_every = KNOB_SEARCH_DESIGN_EVERY
+        interleave = ""
+        if steps >= KNOB_SEARCH_DESIGN_MIN_STEPS:
+            plan.design_every = KNOB_SEARCH_DESIGN_EVERY
+            interleave = f"; after that, one action in {KNOB_SEARCH_DESIGN_EVERY} is the design's next point"
         plan.notes.append(
             f"{algorithm.upper()} warm-up: its first {plan.kwargs['learning_starts']} actions are a scrambled "
-            "Sobol design over the whole space (uniform draws leave gaps), then it learns; after that, one "
-            f"action in {KNOB_SEARCH_DESIGN_EVERY} is the design's next point"
+            f"Sobol design over the whole space (uniform draws leave gaps), then it learns{interleave}"
         )
     return plan
 
